@@ -1,0 +1,93 @@
+//! Runs one command: loads the config where needed, calls the module that does the work,
+//! prints the outcome, and returns the exit code of SPEC §1 (0 ok, 1 operational failure,
+//! 2 usage or config error, 3 authorization needed).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use crate::check;
+use crate::cli::{AuthCommand, CheckArgs, Cli, Command};
+use crate::config::{Config, ConfigError};
+
+/// Exit codes of SPEC §1.
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+/// Executes the parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    let code = match cli.command {
+        Command::Check(args) => check_command(cli.config.as_deref(), &args),
+        Command::Run { .. } => not_yet("tokdrop run", "the publishing pipeline"),
+        Command::Auth(AuthCommand::Login { .. }) => not_yet("tokdrop auth login", "the TikTok client"),
+        Command::Auth(AuthCommand::Status) => not_yet("tokdrop auth status", "the TikTok client"),
+        Command::Auth(AuthCommand::Logout { .. }) => not_yet("tokdrop auth logout", "the TikTok client"),
+        Command::Status { .. } => not_yet("tokdrop status", "the journal"),
+        Command::Results { .. } => not_yet("tokdrop results", "the results ledger"),
+        Command::Sandbox { .. } => not_yet("tokdrop sandbox", "the TikTok emulator"),
+    };
+    ExitCode::from(code)
+}
+
+/// Commands whose implementation has not landed yet say so plainly and exit 2.
+fn not_yet(command: &str, part: &str) -> u8 {
+    eprintln!(
+        "{command} is not available yet in this version of tokdrop: it arrives with {part}.\n  help: 'tokdrop check' works today and validates your config and items without publishing"
+    );
+    EXIT_USAGE
+}
+
+fn load_config(explicit: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+    Config::find_and_load(explicit)
+}
+
+fn check_command(explicit: Option<&std::path::Path>, args: &CheckArgs) -> u8 {
+    let config = match load_config(explicit) {
+        Ok(c) => c,
+        Err(e) => {
+            if args.json {
+                let problems = match &e {
+                    ConfigError::Invalid { problems, .. } => serde_json::to_value(problems).unwrap_or_default(),
+                    ConfigError::NotFound { .. } => serde_json::json!([{ "message": e.to_string() }]),
+                };
+                println!("{}", serde_json::json!({ "config": { "valid": false, "problems": problems } }));
+            } else {
+                eprintln!("{}", config_error_text(&e));
+            }
+            return EXIT_USAGE;
+        }
+    };
+    let report = check::run(&config, &args.paths, args.watch.as_deref());
+    let mut out = std::io::stdout().lock();
+    let written = if args.json {
+        serde_json::to_writer_pretty(&mut out, &serde_json::json!({
+            "config": { "file": config.file, "valid": true },
+            "items": report.items,
+            "notes": report.notes,
+            "problems": report.problems,
+            "summary": { "checked": report.items.len(), "invalid": report.invalid_count() },
+        }))
+        .map_err(std::io::Error::other)
+        .and_then(|()| writeln!(out))
+    } else {
+        writeln!(out, "config {} is valid", check::display(&config.file))
+            .and_then(|()| check::render_text(&report, &mut out))
+    };
+    if let Err(e) = written {
+        eprintln!("tokdrop: cannot write the report: {e}");
+        return EXIT_FAILED;
+    }
+    report.exit_code()
+}
+
+fn config_error_text(e: &ConfigError) -> String {
+    match e {
+        ConfigError::Invalid { file, problems } => format!(
+            "config {} is invalid ({} problem{}):\n{e}",
+            check::display(file),
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        ),
+        ConfigError::NotFound { .. } => e.to_string(),
+    }
+}

@@ -1,0 +1,198 @@
+//! The service configuration (`watch.yaml`, SPEC §2): where it is looked up, how it is read
+//! ([`raw`]) and checked ([`checks`]) into a [`Config`] whose paths are absolute and whose
+//! values are typed. All problems are reported at once, each with file:line:column and a fix.
+//!
+//! Creating folders, binding sockets and loading TLS keys happen at service start, not here:
+//! loading a config has no side effects, so `tokdrop check` can run it anywhere.
+
+mod checks;
+pub mod raw;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use globset::GlobSet;
+
+use crate::diagnostic::{Diagnostic, List};
+use crate::sidecar::{Mode, PostFields};
+use crate::yaml;
+
+pub use checks::{absolute, normalize};
+pub use raw::{LogFormat, Rotation, SidecarPolicy, Transfer};
+
+/// Where the config is looked for when `--config` and `$TOKDROP_CONFIG` are not given.
+pub const SEARCH_PATH: [&str; 2] = ["./watch.yaml", "/etc/tokdrop/watch.yaml"];
+/// Environment variable naming the config file.
+pub const CONFIG_ENV: &str = "TOKDROP_CONFIG";
+/// Environment variable holding the client secret when no `client_secret_file` is set.
+pub const SECRET_ENV: &str = "TOKDROP_CLIENT_SECRET";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "no config file found (looked at {tried})\n  help: pass --config PATH, set {CONFIG_ENV}, or copy watch.example.yaml to ./watch.yaml",
+        tried = .tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    NotFound { tried: Vec<PathBuf> },
+    #[error("{}", List(.problems))]
+    Invalid {
+        file: PathBuf,
+        problems: Vec<Diagnostic>,
+    },
+}
+
+/// A checked configuration. Paths are absolute (relative ones resolved against the config
+/// file's folder).
+#[derive(Debug)]
+pub struct Config {
+    /// The file this was read from, as given.
+    pub file: PathBuf,
+    pub state_dir: PathBuf,
+    pub log: LogConfig,
+    pub server: ServerConfig,
+    pub tiktok: TiktokConfig,
+    pub watch: Vec<WatchConfig>,
+}
+
+#[derive(Debug)]
+pub struct LogConfig {
+    pub dir: Option<PathBuf>,
+    pub rotation: Rotation,
+    pub keep: u32,
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    Addr(SocketAddr),
+    /// Take the socket from systemd socket activation (`LISTEN_FDS`).
+    Systemd,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tls {
+    Files { cert: PathBuf, key: PathBuf },
+    SelfSigned,
+}
+
+#[derive(Debug)]
+pub struct ServerConfig {
+    pub listen: Listen,
+    /// Always ends with `/`.
+    pub public_url: url::Url,
+    /// `None`: plain HTTP on loopback behind a TLS-terminating proxy.
+    pub tls: Option<Tls>,
+    pub link_ttl: Duration,
+    pub verification_dir: Option<PathBuf>,
+}
+
+#[derive(Debug)]
+pub struct TiktokConfig {
+    pub client_key: String,
+    pub client_secret: SecretSource,
+    pub redirect_uri: url::Url,
+    pub scopes: Vec<String>,
+    pub api_base: url::Url,
+    pub auth_base: url::Url,
+    pub publish_timeout: Duration,
+    pub ca_file: Option<PathBuf>,
+    pub transfer: Transfer,
+}
+
+/// Where the client secret comes from; the secret itself is read only when needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    File(PathBuf),
+    Env,
+}
+
+#[derive(Debug)]
+pub struct WatchConfig {
+    /// Index in the `watch:` list, for messages (`watch[1]`).
+    pub index: usize,
+    pub path: PathBuf,
+    pub account: String,
+    pub mode: Mode,
+    pub done_dir: PathBuf,
+    pub failed_dir: PathBuf,
+    pub settle: Duration,
+    pub sidecar: SidecarPolicy,
+    pub give_up_after: Duration,
+    pub include: GlobSet,
+    pub exclude: GlobSet,
+    pub defaults: PostFields,
+}
+
+impl WatchConfig {
+    /// Whether a file name (not a path) is taken into account in this folder.
+    pub fn wants(&self, name: &str) -> bool {
+        !self.exclude.is_match(name) && self.include.is_match(name)
+    }
+
+    /// Whether a file name is excluded (temp files of copy tools, hidden files, result files).
+    pub fn excludes(&self, name: &str) -> bool {
+        self.exclude.is_match(name)
+    }
+}
+
+impl Config {
+    /// Finds the config file: `explicit`, then `$TOKDROP_CONFIG`, then [`SEARCH_PATH`].
+    pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+        if let Some(p) = explicit {
+            return Ok(p.to_path_buf());
+        }
+        if let Some(p) = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()) {
+            return Ok(PathBuf::from(p));
+        }
+        let tried: Vec<PathBuf> = SEARCH_PATH.iter().map(PathBuf::from).collect();
+        tried
+            .iter()
+            .find(|p| p.is_file())
+            .cloned()
+            .ok_or(ConfigError::NotFound { tried })
+    }
+
+    /// Reads and checks the config at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let invalid = |problems| ConfigError::Invalid {
+            file: path.to_path_buf(),
+            problems,
+        };
+        let text = yaml::read(path).map_err(|d| invalid(vec![d]))?;
+        let raw: raw::RawConfig = yaml::parse(path, &text).map_err(|d| invalid(vec![d]))?;
+        let locator = yaml::Locator::new(&text);
+        checks::check(path, raw).map_err(|problems| {
+            invalid(problems.into_iter().map(|d| locator.place(d)).collect())
+        })
+    }
+
+    /// `locate` then `load`.
+    pub fn find_and_load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load(&Self::locate(explicit)?)
+    }
+
+    /// The watch entry whose folder contains `path` (the deepest match), if any.
+    pub fn watch_for(&self, path: &Path) -> Option<&WatchConfig> {
+        let abs = checks::absolute(path);
+        self.watch
+            .iter()
+            .filter(|w| abs.starts_with(&w.path))
+            .max_by_key(|w| w.path.components().count())
+    }
+
+    /// Every account named by a watch entry, in order of first use.
+    pub fn accounts(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for w in &self.watch {
+            if !out.contains(&w.account.as_str()) {
+                out.push(&w.account);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,114 @@
+//! One user-facing problem in a file the user wrote (config or sidecar): where it is, which key,
+//! what is wrong and what to do. Config and sidecar errors are lists of these; `tokdrop check`
+//! and the result files print them. Rendering lives here so every command says it the same way.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// A problem found in a YAML file, or about a file as a whole (then `line` is `None`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// The file the problem is in, as the user named it (not canonicalised).
+    pub file: PathBuf,
+    /// 1-based line and column of the offending key or value, when known.
+    pub line: Option<u64>,
+    pub column: Option<u64>,
+    /// Key path inside the document (`watch[0].settle`); empty for the whole file.
+    pub key: String,
+    /// What is wrong, in plain words.
+    pub message: String,
+    /// What to do about it.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// A problem with the file as a whole (cannot read it, too large, …).
+    pub fn file(file: &Path, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            line: None,
+            column: None,
+            key: String::new(),
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    /// A problem at a key path; the position is filled in later by a [`crate::yaml::Locator`].
+    pub fn at_key(file: &Path, key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            ..Self::file(file, message)
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn with_position(mut self, line: u64, column: u64) -> Self {
+        self.line = Some(line);
+        self.column = Some(column);
+        self
+    }
+
+    /// `file:line:column` (or just `file`), the prefix editors and terminals can jump to.
+    pub fn location(&self) -> String {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => format!("{}:{l}:{c}", self.file.display()),
+            (Some(l), None) => format!("{}:{l}", self.file.display()),
+            _ => self.file.display().to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.location())?;
+        if !self.key.is_empty() {
+            write!(f, "'{}': ", self.key)?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(help) = &self.help {
+            write!(f, "\n  help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Several diagnostics, one per line block (used in error `Display` impls).
+pub struct List<'a>(pub &'a [Diagnostic]);
+
+impl fmt::Display for List<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rendered form is `file:line:col: 'key': message` plus an indented help line.
+    #[test]
+    fn renders_location_key_message_and_help() {
+        let d = Diagnostic::at_key(Path::new("a/clip.yaml"), "title", "too long")
+            .with_position(3, 8)
+            .with_help("shorten it");
+        assert_eq!(
+            d.to_string(),
+            "a/clip.yaml:3:8: 'title': too long\n  help: shorten it"
+        );
+        let whole = Diagnostic::file(Path::new("w.yaml"), "cannot read");
+        assert_eq!(whole.to_string(), "w.yaml: cannot read");
+    }
+}

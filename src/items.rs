@@ -1,0 +1,250 @@
+//! Which files form an item (SPEC §3): a video or photo with its same-stem sidecar
+//! (`clip.yaml`, `clip.yml`, `clip.mp4.yaml`), or a photo-set folder with its `post.yaml`.
+//! This is a pure listing of what is in a folder right now; whether files are complete and
+//! settled is `intake`'s business, what is inside them is `media`'s and `sidecar`'s.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::config::WatchConfig;
+use crate::diagnostic::Diagnostic;
+use crate::media::MediaKind;
+use crate::sidecar::rules::{Kind, natural_cmp};
+
+/// Sidecar extensions, in the order they are looked for.
+const SIDECAR_EXTS: [&str; 2] = ["yaml", "yml"];
+/// The sidecar names inside a photo-set folder.
+const SET_SIDECARS: [&str; 2] = ["post.yaml", "post.yml"];
+
+/// The files of one item as found on disk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemFiles {
+    pub kind: Kind,
+    /// The media file, or the photo-set folder.
+    pub path: PathBuf,
+    /// The name in the watched folder (`clip.mp4`, or the set's folder name `trip`).
+    pub name: String,
+    /// The media files: one for a video or photo, the images (natural order) for a set.
+    pub media: Vec<PathBuf>,
+    pub sidecar: Option<PathBuf>,
+    /// Problems with the grouping itself (two sidecars, a video inside a set, …).
+    pub problems: Vec<Diagnostic>,
+}
+
+/// Everything found in one watched folder.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub items: Vec<ItemFiles>,
+    /// Sidecars no media file claims (yet): they wait for their media.
+    pub orphans: Vec<PathBuf>,
+}
+
+fn is_sidecar_name(name: &str) -> bool {
+    Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| SIDECAR_EXTS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Lists `w.path` into items and orphan sidecars.
+pub fn list_folder(w: &WatchConfig) -> io::Result<Listing> {
+    list_dir(&w.path, w)
+}
+
+fn list_dir(dir: &Path, w: &WatchConfig) -> io::Result<Listing> {
+    let mut files = Vec::new();
+    let mut folders = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if w.excludes(&name) {
+            continue;
+        }
+        let ft = entry.file_type()?;
+        if ft.is_dir() {
+            folders.push(entry.path());
+        } else if ft.is_file() && w.wants(&name) {
+            files.push(name);
+        }
+    }
+    files.sort_by(|a, b| natural_cmp(a, b));
+    folders.sort();
+    let mut listing = pair(dir, &files);
+    for folder in folders {
+        listing.items.push(photo_set(&folder, w)?);
+    }
+    Ok(listing)
+}
+
+/// Pairs media files with their sidecars among the file names of one folder.
+fn pair(dir: &Path, names: &[String]) -> Listing {
+    let mut claims: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut items = Vec::new();
+    for name in names {
+        let Some(kind) = MediaKind::from_path(Path::new(name)) else {
+            continue;
+        };
+        let stem = Path::new(name)
+            .file_stem()
+            .map_or(String::new(), |s| s.to_string_lossy().into_owned());
+        let candidates: Vec<&String> = names
+            .iter()
+            .filter(|n| {
+                SIDECAR_EXTS.iter().any(|ext| {
+                    n.eq_ignore_ascii_case(&format!("{name}.{ext}"))
+                        || n.eq_ignore_ascii_case(&format!("{stem}.{ext}"))
+                })
+            })
+            .collect();
+        for c in &candidates {
+            claims.entry(c.as_str()).or_default().push(name);
+        }
+        let mut problems = Vec::new();
+        if candidates.len() > 1 {
+            let list: Vec<&str> = candidates.iter().map(|s| s.as_str()).collect();
+            problems.push(
+                Diagnostic::file(
+                    &dir.join(name),
+                    format!("more than one sidecar for this file: {}", list.join(", ")),
+                )
+                .with_help("keep one sidecar per media file"),
+            );
+        }
+        items.push(ItemFiles {
+            kind: match kind {
+                MediaKind::Video(_) => Kind::Video,
+                MediaKind::Image(_) => Kind::Photo,
+            },
+            path: dir.join(name),
+            name: name.clone(),
+            media: vec![dir.join(name)],
+            sidecar: candidates.first().map(|c| dir.join(c)),
+            problems,
+        });
+    }
+    // A stem sidecar (`clip.yaml`) claimed by two media files (`clip.mp4`, `clip.jpg`) is
+    // ambiguous for both.
+    for (sidecar, owners) in &claims {
+        if owners.len() > 1 {
+            for item in items.iter_mut().filter(|i| owners.contains(&i.name.as_str())) {
+                item.problems.push(
+                    Diagnostic::file(
+                        &dir.join(sidecar),
+                        format!("this sidecar could belong to {}", owners.join(" or ")),
+                    )
+                    .with_help(format!(
+                        "name it after the full file name, e.g. {}.yaml",
+                        owners[0]
+                    )),
+                );
+            }
+        }
+    }
+    let orphans = names
+        .iter()
+        .filter(|n| is_sidecar_name(n) && !claims.contains_key(n.as_str()))
+        .map(|n| dir.join(n))
+        .collect();
+    Listing { items, orphans }
+}
+
+/// A folder directly inside a watched folder: its images (natural order) and `post.yaml`.
+pub fn photo_set(folder: &Path, w: &WatchConfig) -> io::Result<ItemFiles> {
+    let name = folder
+        .file_name()
+        .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+    let mut images = Vec::new();
+    let mut sidecars = Vec::new();
+    let mut problems = Vec::new();
+    for entry in fs::read_dir(folder)? {
+        let entry = entry?;
+        let fname = entry.file_name().to_string_lossy().into_owned();
+        if w.excludes(&fname) || entry.file_type()?.is_dir() {
+            continue; // deeper folders are never part of a set
+        }
+        if SET_SIDECARS.iter().any(|s| fname.eq_ignore_ascii_case(s)) {
+            sidecars.push(fname);
+        } else if matches!(MediaKind::from_path(Path::new(&fname)), Some(MediaKind::Image(_))) {
+            images.push(fname);
+        } else {
+            problems.push(
+                Diagnostic::file(&folder.join(&fname), "a photo-set folder may only hold images (.jpg, .jpeg, .webp) and post.yaml")
+                    .with_help("move this file out of the folder; videos are posted one file at a time"),
+            );
+        }
+    }
+    images.sort_by(|a, b| natural_cmp(a, b));
+    sidecars.sort();
+    if sidecars.len() > 1 {
+        problems.push(
+            Diagnostic::file(folder, format!("more than one sidecar: {}", sidecars.join(", ")))
+                .with_help("keep only post.yaml"),
+        );
+    }
+    Ok(ItemFiles {
+        kind: Kind::PhotoSet,
+        path: folder.to_path_buf(),
+        name,
+        media: images.iter().map(|i| folder.join(i)).collect(),
+        sidecar: sidecars.first().map(|s| folder.join(s)),
+        problems,
+    })
+}
+
+/// What a path given on the command line refers to.
+#[derive(Debug)]
+pub enum Found {
+    Item(ItemFiles),
+    /// A sidecar with no media file next to it.
+    Orphan(PathBuf),
+    /// A file that is neither media nor sidecar (or is excluded).
+    NotAnItem(PathBuf, &'static str),
+}
+
+/// The item a user-given path belongs to: a media file, its sidecar, or a photo-set folder.
+pub fn item_at(path: &Path, w: &WatchConfig) -> io::Result<Found> {
+    let meta = fs::metadata(path)?;
+    if meta.is_dir() {
+        return photo_set(path, w).map(Found::Item);
+    }
+    let name = path
+        .file_name()
+        .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if w.excludes(&name) {
+        return Ok(Found::NotAnItem(path.to_path_buf(), "excluded by the folder's exclude patterns (temporary or hidden file)"));
+    }
+    // Inside a photo set: the set is the item.
+    if SET_SIDECARS.iter().any(|s| name.eq_ignore_ascii_case(s))
+        || is_in_set(dir, w)
+    {
+        return photo_set(dir, w).map(Found::Item);
+    }
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let n = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type()?.is_file() && !w.excludes(&n) {
+            names.push(n);
+        }
+    }
+    names.sort_by(|a, b| natural_cmp(a, b));
+    let listing = pair(dir, &names);
+    let found = listing
+        .items
+        .into_iter()
+        .find(|i| i.path == path || i.sidecar.as_deref() == Some(path));
+    Ok(match found {
+        Some(item) => Found::Item(item),
+        None if is_sidecar_name(&name) => Found::Orphan(path.to_path_buf()),
+        None => Found::NotAnItem(path.to_path_buf(), "not a video (.mp4, .mov, .webm), photo (.jpg, .jpeg, .webp) or sidecar (.yaml, .yml)"),
+    })
+}
+
+/// Whether `dir` is a folder directly inside the watched folder (so its files form a set).
+fn is_in_set(dir: &Path, w: &WatchConfig) -> bool {
+    let abs = crate::config::absolute(dir);
+    abs.parent() == Some(w.path.as_path())
+}

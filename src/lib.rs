@@ -1,0 +1,29 @@
+//! tokdrop turns a folder into a TikTok publishing queue.
+//!
+//! # Layout
+//! Data flows one way: files are found and paired (`items`), their content checked (`media`)
+//! and their settings resolved (`sidecar`) into a post, which is sent (`post`, `tiktok`).
+//!
+//! - [`cli`]: clap types for every command; [`app`]: runs a command, picks the exit code.
+//! - [`config`]: `watch.yaml`, read strictly and checked into typed, absolute settings.
+//! - [`yaml`]: hardened YAML loading and precise error positions; [`diagnostic`]: one
+//!   user-facing problem (file, line, key, message, help).
+//! - [`duration`]: `5s` / `2h` durations.
+//! - [`items`]: which files form an item (media + sidecar, photo-set folders).
+//! - [`media`]: structural completeness and TikTok limits of MP4/MOV/WebM/JPEG/WebP files.
+//! - [`sidecar`]: sidecar fields, defaults merging, field rules → `PostSpec`.
+//! - [`post`]: `PostSpec` → the exact init request; [`tiktok`]: TikTok's wire types.
+//! - [`check`]: `tokdrop check`.
+
+pub mod app;
+pub mod check;
+pub mod cli;
+pub mod config;
+pub mod diagnostic;
+pub mod duration;
+pub mod items;
+pub mod media;
+pub mod post;
+pub mod sidecar;
+pub mod tiktok;
+pub mod yaml;

@@ -1,0 +1,7 @@
+//! The `tokdrop` binary: parse the command line, hand over to the library.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    tokdrop::app::run(tokdrop::cli::Cli::parse())
+}
