@@ -19,9 +19,13 @@ pub fn run(cli: Cli) -> ExitCode {
     let code = match cli.command {
         Command::Check(args) => check_command(cli.config.as_deref(), &args),
         Command::Run { .. } => not_yet("tokdrop run", "the publishing pipeline"),
-        Command::Auth(AuthCommand::Login { .. }) => not_yet("tokdrop auth login", "the TikTok client"),
+        Command::Auth(AuthCommand::Login { .. }) => {
+            not_yet("tokdrop auth login", "the TikTok client")
+        }
         Command::Auth(AuthCommand::Status) => not_yet("tokdrop auth status", "the TikTok client"),
-        Command::Auth(AuthCommand::Logout { .. }) => not_yet("tokdrop auth logout", "the TikTok client"),
+        Command::Auth(AuthCommand::Logout { .. }) => {
+            not_yet("tokdrop auth logout", "the TikTok client")
+        }
         Command::Status { .. } => not_yet("tokdrop status", "the journal"),
         Command::Results { .. } => not_yet("tokdrop results", "the results ledger"),
         Command::Sandbox { .. } => not_yet("tokdrop sandbox", "the TikTok emulator"),
@@ -47,10 +51,17 @@ fn check_command(explicit: Option<&std::path::Path>, args: &CheckArgs) -> u8 {
         Err(e) => {
             if args.json {
                 let problems = match &e {
-                    ConfigError::Invalid { problems, .. } => serde_json::to_value(problems).unwrap_or_default(),
-                    ConfigError::NotFound { .. } => serde_json::json!([{ "message": e.to_string() }]),
+                    ConfigError::Invalid { problems, .. } => {
+                        serde_json::to_value(problems).unwrap_or_default()
+                    }
+                    ConfigError::NotFound { .. } => {
+                        serde_json::json!([{ "message": e.to_string() }])
+                    }
                 };
-                println!("{}", serde_json::json!({ "config": { "valid": false, "problems": problems } }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "config": { "valid": false, "problems": problems } })
+                );
             } else {
                 eprintln!("{}", config_error_text(&e));
             }
@@ -60,13 +71,16 @@ fn check_command(explicit: Option<&std::path::Path>, args: &CheckArgs) -> u8 {
     let report = check::run(&config, &args.paths, args.watch.as_deref());
     let mut out = std::io::stdout().lock();
     let written = if args.json {
-        serde_json::to_writer_pretty(&mut out, &serde_json::json!({
-            "config": { "file": config.file, "valid": true },
-            "items": report.items,
-            "notes": report.notes,
-            "problems": report.problems,
-            "summary": { "checked": report.items.len(), "invalid": report.invalid_count() },
-        }))
+        serde_json::to_writer_pretty(
+            &mut out,
+            &serde_json::json!({
+                "config": { "file": config.file, "valid": true },
+                "items": report.items,
+                "notes": report.notes,
+                "problems": report.problems,
+                "summary": { "checked": report.items.len(), "invalid": report.invalid_count() },
+            }),
+        )
         .map_err(std::io::Error::other)
         .and_then(|()| writeln!(out))
     } else {

@@ -80,7 +80,9 @@ pub fn run(config: &Config, paths: &[PathBuf], watch_override: Option<&Path>) ->
                     for item in &listing.items {
                         report.items.push(check_item(config, w, item));
                     }
-                    report.notes.extend(listing.orphans.iter().map(orphan_note));
+                    report
+                        .notes
+                        .extend(listing.orphans.iter().map(|p| orphan_note(p)));
                 }
                 Err(e) => report.problems.push(
                     Diagnostic::file(&w.path, format!("cannot list the folder: {e}"))
@@ -98,7 +100,9 @@ pub fn run(config: &Config, paths: &[PathBuf], watch_override: Option<&Path>) ->
             Ok(Found::Item(item)) => report.items.push(check_item(config, w, &item)),
             Ok(Found::Orphan(p)) => report.notes.push(orphan_note(&p)),
             Ok(Found::NotAnItem(p, why)) => {
-                report.notes.push(Diagnostic::file(&p, format!("skipped: {why}")));
+                report
+                    .notes
+                    .push(Diagnostic::file(&p, format!("skipped: {why}")));
             }
             Err(e) => report.problems.push(
                 Diagnostic::file(path, format!("cannot check it: {e}"))
@@ -109,9 +113,12 @@ pub fn run(config: &Config, paths: &[PathBuf], watch_override: Option<&Path>) ->
     report
 }
 
-fn orphan_note(path: &PathBuf) -> Diagnostic {
-    Diagnostic::file(path, "sidecar without a media file: it waits for its video or photo")
-        .with_help("name the sidecar after its media file (clip.mp4 + clip.yaml or clip.mp4.yaml)")
+fn orphan_note(path: &Path) -> Diagnostic {
+    Diagnostic::file(
+        path,
+        "sidecar without a media file: it waits for its video or photo",
+    )
+    .with_help("name the sidecar after its media file (clip.mp4 + clip.yaml or clip.mp4.yaml)")
 }
 
 /// Runs every offline rule on one item.
@@ -142,21 +149,13 @@ pub fn check_item(config: &Config, w: &WatchConfig, item: &ItemFiles) -> ItemRep
     }
     let target = Target {
         kind: item.kind,
-        files: item
-            .media
-            .iter()
-            .map(|m| file_name(m))
-            .collect(),
+        files: item.media.iter().map(|m| file_name(m)).collect(),
         item_path: &item.path,
         folder_mode: w.mode,
         folder_account: &w.account,
     };
     let sidecar_failed = item.sidecar.is_some() && loaded.is_none();
-    let resolved = sidecar::resolve(
-        &w.defaults,
-        loaded.as_ref().map(|(p, s)| (*p, s)),
-        &target,
-    );
+    let resolved = sidecar::resolve(&w.defaults, loaded.as_ref().map(|(p, s)| (*p, s)), &target);
     warnings.extend(resolved.warnings);
     if !sidecar_failed {
         errors.extend(resolved.errors);
@@ -216,14 +215,7 @@ fn file_name(p: &Path) -> String {
 
 /// A path relative to the current directory when it is below it.
 pub fn display(p: &Path) -> String {
-    let abs = crate::config::absolute(p);
-    match std::env::current_dir()
-        .ok()
-        .and_then(|cwd| abs.strip_prefix(cwd).ok().map(Path::to_path_buf))
-    {
-        Some(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
-        _ => abs.display().to_string(),
-    }
+    crate::diagnostic::display_path(p)
 }
 
 /// Prints the report for people.
@@ -237,7 +229,11 @@ pub fn render_text(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         if item.is_valid() {
             writeln!(out, "ok       {}{sidecar}", item.item)?;
             if let (Some(acc), Some(mode), Some(req)) = (&item.account, item.mode, &item.request) {
-                writeln!(out, "         account {acc}, mode {mode}: POST {}", req.endpoint)?;
+                writeln!(
+                    out,
+                    "         account {acc}, mode {mode}: POST {}",
+                    req.endpoint
+                )?;
                 let json = serde_json::to_string_pretty(&req.body).map_err(io::Error::other)?;
                 for line in json.lines() {
                     writeln!(out, "           {line}")?;

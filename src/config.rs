@@ -161,11 +161,10 @@ impl Config {
             problems,
         };
         let text = yaml::read(path).map_err(|d| invalid(vec![d]))?;
-        let raw: raw::RawConfig = yaml::parse(path, &text).map_err(|d| invalid(vec![d]))?;
-        let locator = yaml::Locator::new(&text);
-        checks::check(path, raw).map_err(|problems| {
-            invalid(problems.into_iter().map(|d| locator.place(d)).collect())
-        })
+        let (raw, locator): (raw::RawConfig, _) =
+            yaml::parse_located(path, &text).map_err(|d| invalid(vec![d]))?;
+        checks::check(path, raw)
+            .map_err(|problems| invalid(problems.into_iter().map(|d| locator.place(d)).collect()))
     }
 
     /// `locate` then `load`.

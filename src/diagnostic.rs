@@ -57,11 +57,25 @@ impl Diagnostic {
 
     /// `file:line:column` (or just `file`), the prefix editors and terminals can jump to.
     pub fn location(&self) -> String {
+        let file = display_path(&self.file);
         match (self.line, self.column) {
-            (Some(l), Some(c)) => format!("{}:{l}:{c}", self.file.display()),
-            (Some(l), None) => format!("{}:{l}", self.file.display()),
-            _ => self.file.display().to_string(),
+            (Some(l), Some(c)) => format!("{file}:{l}:{c}"),
+            (Some(l), None) => format!("{file}:{l}"),
+            _ => file,
         }
+    }
+}
+
+/// A path as a user wants to read it: relative to the current directory when it is below it.
+pub fn display_path(p: &Path) -> String {
+    let abs = crate::config::absolute(p);
+    match std::env::current_dir()
+        .ok()
+        .and_then(|cwd| abs.strip_prefix(cwd).ok().map(Path::to_path_buf))
+    {
+        Some(rel) if rel.as_os_str().is_empty() => ".".to_string(),
+        Some(rel) => rel.display().to_string(),
+        None => p.display().to_string(),
     }
 }
 

@@ -13,7 +13,9 @@ pub struct HumanDuration(pub Duration);
 /// Parses `500ms`, `5s`, `15m`, `2h`, `2d`, `1h30m`.
 pub fn parse(text: &str) -> Result<Duration, String> {
     let bad = || {
-        format!("'{text}' is not a duration: write a number with a unit, like 500ms, 5s, 15m, 2h or 2d")
+        format!(
+            "'{text}' is not a duration: it needs a number and a unit (ms, s, m, h, d), like 500ms, 5s, 15m, 2h or 2d"
+        )
     };
     let s = text.trim();
     if s.is_empty() {
@@ -28,7 +30,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         }
         let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let part = match unit {
@@ -88,15 +92,24 @@ impl<'de> Deserialize<'de> for HumanDuration {
                 f.write_str("a duration like 5s or 2h")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<HumanDuration, E> {
-                parse(v).map(HumanDuration).map_err(E::custom)
+                parse(v).map(HumanDuration).map_err(|e| {
+                    E::custom(format!(
+                        "{e}{}write it like 500ms, 5s, 15m, 2h or 1h30m",
+                        crate::yaml::HELP
+                    ))
+                })
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<HumanDuration, E> {
                 Err(E::custom(format!(
-                    "'{v}' has no unit: write {v}s, {v}m or {v}h (or {v}ms)"
+                    "'{v}' has no unit{}write {v}s, {v}m or {v}h (or {v}ms)",
+                    crate::yaml::HELP
                 )))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<HumanDuration, E> {
-                Err(E::custom(format!("'{v}' is not a duration: write e.g. 5s or 2h")))
+                Err(E::custom(format!(
+                    "'{v}' is not a duration{}write e.g. 5s or 2h",
+                    crate::yaml::HELP
+                )))
             }
         }
         d.deserialize_any(V)
@@ -136,7 +149,7 @@ mod tests {
     fn refuses_ambiguous_or_malformed() {
         for text in ["5", "", "5 sec", "-5s", "s", "5x", "1.5h"] {
             let e = parse(text).expect_err(text);
-            assert!(e.contains("like 500ms, 5s"), "{text}: {e}");
+            assert!(e.contains("like 500ms, 5s, 15m, 2h or 2d"), "{text}: {e}");
         }
     }
 }

@@ -128,7 +128,10 @@ fn pair(dir: &Path, names: &[String]) -> Listing {
     // ambiguous for both.
     for (sidecar, owners) in &claims {
         if owners.len() > 1 {
-            for item in items.iter_mut().filter(|i| owners.contains(&i.name.as_str())) {
+            for item in items
+                .iter_mut()
+                .filter(|i| owners.contains(&i.name.as_str()))
+            {
                 item.problems.push(
                     Diagnostic::file(
                         &dir.join(sidecar),
@@ -166,12 +169,20 @@ pub fn photo_set(folder: &Path, w: &WatchConfig) -> io::Result<ItemFiles> {
         }
         if SET_SIDECARS.iter().any(|s| fname.eq_ignore_ascii_case(s)) {
             sidecars.push(fname);
-        } else if matches!(MediaKind::from_path(Path::new(&fname)), Some(MediaKind::Image(_))) {
+        } else if matches!(
+            MediaKind::from_path(Path::new(&fname)),
+            Some(MediaKind::Image(_))
+        ) {
             images.push(fname);
         } else {
             problems.push(
-                Diagnostic::file(&folder.join(&fname), "a photo-set folder may only hold images (.jpg, .jpeg, .webp) and post.yaml")
-                    .with_help("move this file out of the folder; videos are posted one file at a time"),
+                Diagnostic::file(
+                    &folder.join(&fname),
+                    "a photo-set folder may only hold images (.jpg, .jpeg, .webp) and post.yaml",
+                )
+                .with_help(
+                    "move this file out of the folder; videos are posted one file at a time",
+                ),
             );
         }
     }
@@ -179,8 +190,11 @@ pub fn photo_set(folder: &Path, w: &WatchConfig) -> io::Result<ItemFiles> {
     sidecars.sort();
     if sidecars.len() > 1 {
         problems.push(
-            Diagnostic::file(folder, format!("more than one sidecar: {}", sidecars.join(", ")))
-                .with_help("keep only post.yaml"),
+            Diagnostic::file(
+                folder,
+                format!("more than one sidecar: {}", sidecars.join(", ")),
+            )
+            .with_help("keep only post.yaml"),
         );
     }
     Ok(ItemFiles {
@@ -212,14 +226,18 @@ pub fn item_at(path: &Path, w: &WatchConfig) -> io::Result<Found> {
     let name = path
         .file_name()
         .map_or(String::new(), |n| n.to_string_lossy().into_owned());
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     if w.excludes(&name) {
-        return Ok(Found::NotAnItem(path.to_path_buf(), "excluded by the folder's exclude patterns (temporary or hidden file)"));
+        return Ok(Found::NotAnItem(
+            path.to_path_buf(),
+            "excluded by the folder's exclude patterns (temporary or hidden file)",
+        ));
     }
     // Inside a photo set: the set is the item.
-    if SET_SIDECARS.iter().any(|s| name.eq_ignore_ascii_case(s))
-        || is_in_set(dir, w)
-    {
+    if SET_SIDECARS.iter().any(|s| name.eq_ignore_ascii_case(s)) || is_in_set(dir, w) {
         return photo_set(dir, w).map(Found::Item);
     }
     let mut names = Vec::new();
@@ -239,7 +257,10 @@ pub fn item_at(path: &Path, w: &WatchConfig) -> io::Result<Found> {
     Ok(match found {
         Some(item) => Found::Item(item),
         None if is_sidecar_name(&name) => Found::Orphan(path.to_path_buf()),
-        None => Found::NotAnItem(path.to_path_buf(), "not a video (.mp4, .mov, .webm), photo (.jpg, .jpeg, .webp) or sidecar (.yaml, .yml)"),
+        None => Found::NotAnItem(
+            path.to_path_buf(),
+            "not a video (.mp4, .mov, .webm), photo (.jpg, .jpeg, .webp) or sidecar (.yaml, .yml)",
+        ),
     })
 }
 

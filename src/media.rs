@@ -15,7 +15,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
 mod jpeg;
@@ -112,7 +112,10 @@ pub enum MediaError {
     Incomplete { reason: String },
     /// The content does not match the extension (or is damaged beyond a truncation).
     #[error("not {} {expected} file ({reason})", article(expected))]
-    NotRecognized { expected: &'static str, reason: String },
+    NotRecognized {
+        expected: &'static str,
+        reason: String,
+    },
     /// The extension is not one TikTok accepts.
     #[error(
         "unsupported file type {extension:?}: TikTok accepts .mp4, .mov and .webm videos \
@@ -162,9 +165,17 @@ pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
             .map(|e| e.to_string_lossy().into_owned())
             .unwrap_or_default(),
     })?;
-    let file = File::open(path)?;
+    // Unbuffered on purpose: every read is a few header bytes after a seek, and a buffer
+    // would read kilobytes around each of them.
+    let mut file = File::open(path)?;
     let len = file.metadata()?.len();
-    probe_file(kind, &mut BufReader::new(file), len)
+    let info = probe_file(kind, &mut file, len)?;
+    if file.metadata()?.len() != len {
+        return Err(incomplete(
+            "the file changed size while it was being checked (it is probably still being written)",
+        ));
+    }
+    Ok(info)
 }
 
 /// Checks that the first `len` bytes of `r` are a complete file of `kind` and reads its facts.
@@ -175,6 +186,12 @@ pub fn probe_file<R: Read + Seek>(
 ) -> Result<MediaInfo, MediaError> {
     if len == 0 {
         return Err(incomplete("the file is empty"));
+    }
+    let actual = r.seek(SeekFrom::End(0))?;
+    if actual < len {
+        return Err(incomplete(format!(
+            "only {actual} of the expected {len} bytes are there (the file may still be changing)"
+        )));
     }
     let facts = match kind {
         MediaKind::Video(VideoContainer::Mp4 | VideoContainer::Mov) => {
@@ -409,14 +426,60 @@ pub(crate) mod tests {
     fn error_messages() {
         let io = MediaError::Io(io::Error::new(io::ErrorKind::PermissionDenied, "denied"));
         assert_eq!(io.to_string(), "cannot read the file: denied");
-        assert_eq!(incomplete("no moov box").to_string(), "incomplete: no moov box");
+        assert_eq!(
+            incomplete("no moov box").to_string(),
+            "incomplete: no moov box"
+        );
         let nr = MediaError::NotRecognized {
             expected: "JPEG",
             reason: "no SOI marker at the start".into(),
         };
-        assert_eq!(nr.to_string(), "not a JPEG file (no SOI marker at the start)");
+        assert_eq!(
+            nr.to_string(),
+            "not a JPEG file (no SOI marker at the start)"
+        );
         let err = probe(Path::new("notes.txt")).expect_err("txt is unsupported");
         assert!(err.to_string().contains("\"txt\""), "{err}");
+    }
+
+    /// Every proper prefix of every committed file is Incomplete, except for the live WebM,
+    /// whose cuts at Cluster and block ends look complete (see `webm.rs`).
+    #[test]
+    fn every_cut_of_real_files_is_incomplete() {
+        let files = [
+            ("h264_moov_at_end.mp4", MP4),
+            ("h264_faststart.mp4", MP4),
+            ("audio_first.mov", MOV),
+            ("vp9.webm", WEBM),
+            ("photo.jpg", JPEG),
+            ("photo_lossy.webp", WEBP),
+            ("photo_lossless.webp", WEBP),
+        ];
+        for (name, kind) in files {
+            let bytes = std::fs::read(data(name)).expect("committed test file");
+            assert_every_cut_incomplete(kind, &bytes);
+        }
+    }
+
+    /// A file that turns out shorter than the length it was probed with (it is being
+    /// replaced or truncated) reads as Incomplete, for every format.
+    #[test]
+    fn shrinking_file_is_incomplete() {
+        let files = [
+            ("h264_faststart.mp4", MP4),
+            ("vp9.webm", WEBM),
+            ("photo.jpg", JPEG),
+            ("photo_lossy.webp", WEBP),
+        ];
+        for (name, kind) in files {
+            let bytes = std::fs::read(data(name)).expect("committed test file");
+            let cut = &bytes[..bytes.len() / 2];
+            let got = probe_file(kind, &mut Cursor::new(cut), bytes.len() as u64);
+            assert!(
+                matches!(got, Err(MediaError::Incomplete { .. })),
+                "{name}: {got:?}"
+            );
+        }
     }
 
     /// A missing file is an Io error, not a panic.
@@ -432,7 +495,7 @@ pub(crate) mod tests {
     #[test]
     fn real_files() {
         // (file, kind, duration range in ms, width, height)
-        let table: [(&str, MediaKind, Option<(u64, u64)>, u32, u32); 8] = [
+        let table = [
             ("h264_moov_at_end.mp4", MP4, Some((900, 1100)), 360, 640),
             ("h264_faststart.mp4", MP4, Some((900, 1100)), 360, 640),
             ("audio_first.mov", MOV, Some((900, 1100)), 360, 640),
@@ -451,7 +514,11 @@ pub(crate) mod tests {
                 (None, None) => {}
                 (want, got) => panic!("{name}: duration {got:?}, wanted {want:?}"),
             }
-            assert_eq!((info.width, info.height), (Some(width), Some(height)), "{name}");
+            assert_eq!(
+                (info.width, info.height),
+                (Some(width), Some(height)),
+                "{name}"
+            );
             assert_eq!(check_limits(&info), vec![], "{name}");
 
             let bytes = std::fs::read(data(name)).expect("committed test file");
@@ -523,7 +590,13 @@ pub(crate) mod tests {
         }
     }
 
-    fn info(kind: MediaKind, size_bytes: u64, duration_ms: Option<u64>, w: u32, h: u32) -> MediaInfo {
+    fn info(
+        kind: MediaKind,
+        size_bytes: u64,
+        duration_ms: Option<u64>,
+        w: u32,
+        h: u32,
+    ) -> MediaInfo {
         MediaInfo {
             kind,
             size_bytes,
@@ -538,16 +611,56 @@ pub(crate) mod tests {
     fn limits() {
         const MIB: u64 = 1024 * 1024;
         let table: [(&str, MediaInfo, &[&str]); 10] = [
-            ("1080p landscape photo", info(JPEG, MIB, None, 1920, 1080), &[]),
-            ("photo taller than 1080p", info(WEBP, MIB, None, 1440, 1920), &["dimensions"]),
-            ("21 MiB photo", info(JPEG, 21 * MIB, None, 1080, 1080), &["size_bytes"]),
-            ("20 MiB photo exactly", info(JPEG, 20 * MIB, None, 1080, 1350), &[]),
-            ("ordinary video", info(MP4, 50 * MIB, Some(30_000), 1080, 1920), &[]),
-            ("11 minute video", info(MP4, 50 * MIB, Some(660_000), 1080, 1920), &["duration_ms"]),
-            ("10 minute video exactly", info(MOV, MIB, Some(600_000), 720, 1280), &[]),
-            ("200x200 video", info(WEBM, MIB, Some(1000), 200, 200), &["dimensions"]),
-            ("8K video", info(MP4, MIB, Some(1000), 7680, 4320), &["dimensions"]),
-            ("5 GiB video", info(MP4, 5 * 1024 * MIB, Some(1000), 720, 1280), &["size_bytes"]),
+            (
+                "1080p landscape photo",
+                info(JPEG, MIB, None, 1920, 1080),
+                &[],
+            ),
+            (
+                "photo taller than 1080p",
+                info(WEBP, MIB, None, 1440, 1920),
+                &["dimensions"],
+            ),
+            (
+                "21 MiB photo",
+                info(JPEG, 21 * MIB, None, 1080, 1080),
+                &["size_bytes"],
+            ),
+            (
+                "20 MiB photo exactly",
+                info(JPEG, 20 * MIB, None, 1080, 1350),
+                &[],
+            ),
+            (
+                "ordinary video",
+                info(MP4, 50 * MIB, Some(30_000), 1080, 1920),
+                &[],
+            ),
+            (
+                "11 minute video",
+                info(MP4, 50 * MIB, Some(660_000), 1080, 1920),
+                &["duration_ms"],
+            ),
+            (
+                "10 minute video exactly",
+                info(MOV, MIB, Some(600_000), 720, 1280),
+                &[],
+            ),
+            (
+                "200x200 video",
+                info(WEBM, MIB, Some(1000), 200, 200),
+                &["dimensions"],
+            ),
+            (
+                "8K video",
+                info(MP4, MIB, Some(1000), 7680, 4320),
+                &["dimensions"],
+            ),
+            (
+                "5 GiB video",
+                info(MP4, 5 * 1024 * MIB, Some(1000), 720, 1280),
+                &["size_bytes"],
+            ),
         ];
         for (what, info, fields) in table {
             let got: Vec<&str> = check_limits(&info).iter().map(|v| v.field).collect();

@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use crate::sidecar::rules::{Kind, PostSpec};
 use crate::sidecar::Mode;
+use crate::sidecar::rules::{Kind, PostSpec};
 use crate::tiktok::wire::{
     CONTENT_INIT, ContentInit, INBOX_VIDEO_INIT, InboxVideoInit, MediaType, PhotoPostInfo,
     PhotoSource, PostMode, PullFromUrl, VIDEO_INIT, VideoInit, VideoPostInfo, VideoSource,

@@ -122,15 +122,14 @@ pub struct Sidecar {
 /// Reads and parses a sidecar file. An empty file is a valid sidecar with no fields.
 pub fn load(path: &Path) -> Result<Sidecar, Diagnostic> {
     let text = yaml::read(path)?;
-    let fields = if text.trim().is_empty() {
-        PostFields::default()
-    } else {
-        yaml::parse(path, &text)?
-    };
-    Ok(Sidecar {
-        fields,
-        locator: yaml::Locator::new(&text),
-    })
+    if text.trim().is_empty() {
+        return Ok(Sidecar {
+            fields: PostFields::default(),
+            locator: yaml::Locator::new(""),
+        });
+    }
+    let (fields, locator) = yaml::parse_located(path, &text)?;
+    Ok(Sidecar { fields, locator })
 }
 
 #[cfg(test)]

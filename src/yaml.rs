@@ -75,8 +75,41 @@ fn options() -> Options {
     }
 }
 
+/// Marks the start of the fix in a custom deserialization error message
+/// (`"'5' has no unit" + HELP + "write 5s"`), so [`Diagnostic::help`] gets it.
+pub const HELP: &str = "\nhelp: ";
+
 /// Parses `text` (the content of `path`) into `T`, reporting the first problem precisely.
 pub fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Diagnostic> {
+    parse_located(path, text).map(|(v, _)| v)
+}
+
+/// [`parse`], also returning the position map used to place later (semantic) diagnostics.
+///
+/// The document is first read generically, which expands every alias under the parse budget:
+/// an alias bomb is refused as such even where the typed read would have stopped earlier.
+pub fn parse_located<T: DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<(T, Locator), Diagnostic> {
+    let root = match serde_saphyr::from_str_with_options::<Spanned<Node>>(text, options()) {
+        Ok(root) => Some(root),
+        Err(e) if is_budget(&e) => return Err(to_diagnostic(path, "", &e)),
+        Err(_) => None, // the typed read below reports syntax errors with their key path
+    };
+    let value = parse_typed(path, text)?;
+    Ok((value, Locator { root }))
+}
+
+fn is_budget(e: &Error) -> bool {
+    match e.without_snippet() {
+        Error::Budget { .. } => true,
+        Error::AliasError { error, .. } => is_budget(error),
+        _ => false,
+    }
+}
+
+fn parse_typed<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Diagnostic> {
     let mut key = String::new();
     let result = serde_saphyr::with_deserializer_from_str_with_options(text, options(), |de| {
         serde_path_to_error::deserialize(de).map_err(|e| {
@@ -88,12 +121,21 @@ pub fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Diagnost
 }
 
 fn to_diagnostic(path: &Path, key: &str, err: &Error) -> Diagnostic {
+    // serde_path_to_error writes `.` for the root and `?` for a key it could not read.
+    let key = key.trim_end_matches('?').trim_end_matches('.');
     let key = if key == "." { "" } else { key };
     let err = err.without_snippet();
     let (message, help) = describe(err);
+    let child = |name: &str| {
+        if key.is_empty() {
+            name.to_string()
+        } else {
+            format!("{key}.{name}")
+        }
+    };
     let key = match err {
-        Error::SerdeMissingField { field, .. } if key.is_empty() => field.to_string(),
-        Error::SerdeMissingField { field, .. } => format!("{key}.{field}"),
+        Error::SerdeMissingField { field, .. } => child(field),
+        Error::DuplicateMappingKey { key: Some(k), .. } => child(k),
         _ => key.to_string(),
     };
     let mut d = Diagnostic::at_key(path, key, message);
@@ -120,7 +162,10 @@ fn describe(err: &Error) -> (String, Option<String>) {
             variant, expected, ..
         } => (
             format!("'{variant}' is not one of {}", expected.join(", ")),
-            did_you_mean(variant, expected).map(|m| format!("did you mean '{m}'?")),
+            Some(match did_you_mean(variant, expected) {
+                Some(m) => format!("did you mean '{m}'?"),
+                None => "use one of the values listed, spelled exactly".to_string(),
+            }),
         ),
         Error::SerdeInvalidType {
             unexpected,
@@ -157,7 +202,23 @@ fn describe(err: &Error) -> (String, Option<String>) {
             "the value is empty".to_string(),
             Some("write a value after the colon, or remove the key".to_string()),
         ),
-        Error::Message { msg, .. } => (msg.clone(), None),
+        Error::Message { msg, .. } => match msg.split_once(HELP) {
+            Some((m, h)) => (m.to_string(), Some(h.to_string())),
+            None => (msg.clone(), None),
+        },
+        Error::InvalidBooleanStrict { .. } => (
+            "expected true or false".to_string(),
+            Some("write true or false (not yes/no or on/off)".to_string()),
+        ),
+        Error::InvalidScalar { ty, .. } => (
+            format!("the value must be {}", scalar_name(ty)),
+            Some(format!("write {}", scalar_name(ty))),
+        ),
+        Error::Unexpected { expected, .. } => (
+            format!("expected {} here", expected_name(expected)),
+            Some("check the indentation and the kind of value this key takes (see the reference in README.md)".to_string()),
+        ),
+        Error::AliasError { error, .. } => describe(error.without_snippet()),
         other => {
             let text = strip_position(&other.to_string());
             let help = if text.contains("tab") {
@@ -170,33 +231,64 @@ fn describe(err: &Error) -> (String, Option<String>) {
     }
 }
 
+fn scalar_name(ty: &str) -> &str {
+    match ty {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number, 0 or more",
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        other => other,
+    }
+}
+
+fn expected_name(expected: &str) -> &str {
+    match expected {
+        "mapping start" => "keys with values (a mapping)",
+        "sequence start" => "a list",
+        "string scalar" => "a single text value",
+        other => other,
+    }
+}
+
 fn quoting_help(expected: &str) -> Option<String> {
     if expected.contains("string") {
         Some("put the value in quotes".to_string())
     } else if expected.contains("bool") {
         Some("write true or false".to_string())
     } else {
-        None
+        Some(format!("write {expected}"))
     }
 }
 
-/// serde-saphyr prefixes messages with `error: line L column C: `; the diagnostic has its own.
+/// serde-saphyr frames messages with `error: line L column C: ` and ` at line L, column C`;
+/// the diagnostic has its own position.
 fn strip_position(text: &str) -> String {
     let text = text.strip_prefix("error: ").unwrap_or(text);
     let text = match text.find(": ") {
         Some(i) if text.starts_with("line ") => &text[i + 2..],
         _ => text,
     };
-    text.lines().next().unwrap_or("").to_string()
+    let line = text.lines().next().unwrap_or("");
+    match line.rfind(" at line ") {
+        Some(i) => line[..i].to_string(),
+        None => line.to_string(),
+    }
 }
 
 /// The closest candidate within a small edit distance, for "did you mean".
 pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let word = word.to_ascii_lowercase();
+    let close = |c: &str| {
+        let c = c.to_ascii_lowercase();
+        // A prefix (`privacy` for `privacy_level`) counts as a near miss too.
+        if word.len() >= 4 && (c.starts_with(&word) || word.starts_with(&c)) {
+            return Some(1);
+        }
+        let d = edit_distance(&word, &c);
+        (d <= 2.max(c.len() / 4)).then_some(d)
+    };
     candidates
         .iter()
-        .map(|c| (edit_distance(&word, &c.to_ascii_lowercase()), *c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .filter_map(|c| close(c).map(|d| (d, *c)))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -390,9 +482,12 @@ mod tests {
         let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
         for (i, c) in "bcdefghij".chars().enumerate() {
             let prev = (b'a' + i as u8) as char;
-            bomb.push_str(&format!("{c}: &{c} [{}]\n", vec![format!("*{prev}"); 10].join(",")));
+            bomb.push_str(&format!(
+                "{c}: &{c} [{}]\n",
+                vec![format!("*{prev}"); 10].join(",")
+            ));
         }
-        let d = err(&bomb);
+        let d = parse::<serde_json::Value>(Path::new("d.yaml"), &bomb).expect_err("bomb");
         assert!(d.message.contains("too large or too deeply nested"), "{d}");
     }
 

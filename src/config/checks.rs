@@ -9,8 +9,10 @@ use std::time::Duration;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use super::raw::{RawConfig, RawServer, RawTiktok, RawWatch};
-use super::{Config, Listen, LogConfig, SecretSource, ServerConfig, TiktokConfig, Tls, WatchConfig};
-use crate::diagnostic::Diagnostic;
+use super::{
+    Config, Listen, LogConfig, SecretSource, ServerConfig, TiktokConfig, Tls, WatchConfig,
+};
+use crate::diagnostic::{Diagnostic, display_path};
 use crate::sidecar::{Mode, PrivacyLevel};
 use crate::yaml::did_you_mean;
 
@@ -46,7 +48,7 @@ impl Checker<'_> {
         if !abs.is_file() {
             self.err(
                 key,
-                format!("the file {} does not exist", abs.display()),
+                format!("the file {} does not exist", display_path(&abs)),
                 "fix the path (relative paths are relative to the config file's folder)",
             );
         }
@@ -68,7 +70,7 @@ pub fn check(file: &Path, raw: RawConfig) -> Result<Config, Vec<Diagnostic>> {
     if state_dir.exists() && !state_dir.is_dir() {
         c.err(
             "state_dir",
-            format!("{} exists but is not a folder", state_dir.display()),
+            format!("{} exists but is not a folder", display_path(&state_dir)),
             "point state_dir at a folder (it is created if missing)",
         );
     }
@@ -80,12 +82,20 @@ pub fn check(file: &Path, raw: RawConfig) -> Result<Config, Vec<Diagnostic>> {
         level: raw.log.level,
     };
     if log.keep == 0 {
-        c.err("log.keep", "keep must be at least 1", "keep: 14 keeps two weeks of daily files");
+        c.err(
+            "log.keep",
+            "keep must be at least 1",
+            "keep: 14 keeps two weeks of daily files",
+        );
     }
     let server = check_server(&mut c, raw.server);
     let tiktok = check_tiktok(&mut c, raw.tiktok);
     let watch = check_watch_list(&mut c, raw.watch, &state_dir);
-    for w in &watch {
+    let scopes_known = tiktok
+        .scopes
+        .iter()
+        .all(|s| KNOWN_SCOPES.contains(&s.as_str()));
+    for w in watch.iter().filter(|_| scopes_known) {
         let needed = match w.mode {
             Mode::Direct => "video.publish",
             Mode::Inbox => "video.upload",
@@ -93,7 +103,10 @@ pub fn check(file: &Path, raw: RawConfig) -> Result<Config, Vec<Diagnostic>> {
         if !tiktok.scopes.iter().any(|s| s == needed) {
             c.err(
                 format!("watch[{}].mode", w.index),
-                format!("mode {} needs the TikTok scope {needed}, which tiktok.scopes does not list", w.mode),
+                format!(
+                    "mode {} needs the TikTok scope {needed}, which tiktok.scopes does not list",
+                    w.mode
+                ),
                 format!("add {needed} to tiktok.scopes (and log in again so TikTok grants it)"),
             );
         }
@@ -169,7 +182,10 @@ fn check_server(c: &mut Checker, raw: RawServer) -> ServerConfig {
     if link_ttl < Duration::from_secs(60) {
         c.err(
             "server.link_ttl",
-            format!("link_ttl {} is too short for TikTok to fetch a file", raw.link_ttl),
+            format!(
+                "link_ttl {} is too short for TikTok to fetch a file",
+                raw.link_ttl
+            ),
             "use at least 1m; 2h covers TikTok's 1-hour download limit",
         );
     }
@@ -178,7 +194,7 @@ fn check_server(c: &mut Checker, raw: RawServer) -> ServerConfig {
         if !abs.is_dir() {
             c.err(
                 "server.verification_dir",
-                format!("the folder {} does not exist", abs.display()),
+                format!("the folder {} does not exist", display_path(&abs)),
                 "create it and put TikTok's URL-prefix verification file in it, or remove the key",
             );
         }
@@ -218,7 +234,11 @@ fn check_public_url(c: &mut Checker, text: &str) -> url::Url {
             "public_url uses an IP address; TikTok requires a host name",
             "use a domain name you verified in the TikTok developer portal",
         ),
-        None => c.err(key, "public_url has no host", "e.g. https://media.example.com/"),
+        None => c.err(
+            key,
+            "public_url has no host",
+            "e.g. https://media.example.com/",
+        ),
     }
     if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() {
         c.err(
@@ -249,7 +269,7 @@ fn check_tiktok(c: &mut Checker, raw: RawTiktok) -> TiktokConfig {
             if !abs.starts_with("/run/credentials") && !abs.is_file() {
                 c.err(
                     "tiktok.client_secret_file",
-                    format!("the file {} does not exist", abs.display()),
+                    format!("the file {} does not exist", display_path(&abs)),
                     "put the client secret in that file (mode 0600), or set TOKDROP_CLIENT_SECRET instead",
                 );
             }
@@ -274,7 +294,11 @@ fn check_tiktok(c: &mut Checker, raw: RawTiktok) -> TiktokConfig {
                 Some(m) => format!("did you mean '{m}'?"),
                 None => format!("known scopes: {}", KNOWN_SCOPES.join(", ")),
             };
-            c.err(format!("tiktok.scopes[{i}]"), format!("unknown scope '{s}'"), help);
+            c.err(
+                format!("tiktok.scopes[{i}]"),
+                format!("unknown scope '{s}'"),
+                help,
+            );
         }
     }
     let mut base_url = |key: &str, text: &str| match url::Url::parse(text) {
@@ -326,14 +350,26 @@ fn check_redirect_uri(c: &mut Checker, text: &str) -> url::Url {
     };
     let loopback = matches!(u.host_str(), Some("localhost" | "127.0.0.1"));
     if u.query().is_some() || u.fragment().is_some() {
-        c.err(key, "redirect_uri must not have a query or fragment", "TikTok only accepts static redirect URIs");
+        c.err(
+            key,
+            "redirect_uri must not have a query or fragment",
+            "TikTok only accepts static redirect URIs",
+        );
     }
     if text.len() >= 512 {
-        c.err(key, "redirect_uri must be shorter than 512 characters", "use a shorter path");
+        c.err(
+            key,
+            "redirect_uri must be shorter than 512 characters",
+            "use a shorter path",
+        );
     }
     if loopback {
         if !matches!(u.scheme(), "http" | "https") {
-            c.err(key, "redirect_uri must be http or https", "e.g. http://127.0.0.1:3455/callback/");
+            c.err(
+                key,
+                "redirect_uri must be http or https",
+                "e.g. http://127.0.0.1:3455/callback/",
+            );
         }
         if u.port().is_none() {
             c.err(
@@ -354,37 +390,59 @@ fn check_redirect_uri(c: &mut Checker, text: &str) -> url::Url {
 
 fn check_watch_list(c: &mut Checker, raw: Vec<RawWatch>, state_dir: &Path) -> Vec<WatchConfig> {
     if raw.is_empty() {
-        c.err("watch", "no watch folders are configured", "add at least one entry with path, mode, done_dir and failed_dir");
+        c.err(
+            "watch",
+            "no watch folders are configured",
+            "add at least one entry with path, mode, done_dir and failed_dir",
+        );
     }
     let list: Vec<WatchConfig> = raw
         .into_iter()
         .enumerate()
         .map(|(i, w)| check_watch(c, i, w))
         .collect();
+    let before = c.problems.len();
     for (i, a) in list.iter().enumerate() {
         for b in &list[..i] {
             let (pa, pb) = (real(&a.path), real(&b.path));
             if pa == pb {
                 c.err(
                     format!("watch[{i}].path"),
-                    format!("{} is already watched by watch[{}]", a.path.display(), b.index),
+                    format!(
+                        "{} is already watched by watch[{}]",
+                        display_path(&a.path),
+                        b.index
+                    ),
                     "watch each folder once; several folders may share an account",
                 );
             } else if pa.starts_with(&pb) || pb.starts_with(&pa) {
                 c.err(
                     format!("watch[{i}].path"),
-                    format!("{} and watch[{}] ({}) are nested", a.path.display(), b.index, b.path.display()),
+                    format!("{} and watch[{}] ({}) are nested", display_path(&a.path), b.index, display_path(&b.path)),
                     "watched folders must not contain each other (a folder inside a watched folder is a photo set)",
                 );
             }
         }
-        for (key, dir) in [("done_dir", &a.done_dir), ("failed_dir", &a.failed_dir), ("state_dir", &state_dir.to_path_buf())] {
+    }
+    if c.problems.len() > before {
+        return list; // folders that overlap make every "inside" check below noise
+    }
+    for (i, a) in list.iter().enumerate() {
+        for (key, dir) in [
+            ("done_dir", &a.done_dir),
+            ("failed_dir", &a.failed_dir),
+            ("state_dir", &state_dir.to_path_buf()),
+        ] {
             for w in &list {
                 if inside_unexcluded(dir, w) {
-                    let k = if key == "state_dir" { key.to_string() } else { format!("watch[{i}].{key}") };
+                    let k = if key == "state_dir" {
+                        key.to_string()
+                    } else {
+                        format!("watch[{i}].{key}")
+                    };
                     c.err(
                         k,
-                        format!("{} is inside the watched folder {}", dir.display(), w.path.display()),
+                        format!("{} is inside the watched folder {}", display_path(dir), display_path(&w.path)),
                         "put it next to the watched folder (e.g. media/done beside media/inbox), or give it a name the folder excludes, like .done",
                     );
                 }
@@ -412,25 +470,44 @@ fn check_watch(c: &mut Checker, i: usize, raw: RawWatch) -> WatchConfig {
     if !path.is_dir() {
         c.err(
             key("path"),
-            format!("the folder {} does not exist", path.display()),
+            format!("the folder {} does not exist", display_path(&path)),
             "create it (mkdir -p) or fix the path; relative paths are relative to the config file's folder",
         );
     }
     if !crate::sidecar::rules::is_valid_account(&raw.account) {
-        c.err(key("account"), format!("'{}' is not a valid account name", raw.account), "use letters, digits, '-' and '_' only (it names the token file)");
+        c.err(
+            key("account"),
+            format!("'{}' is not a valid account name", raw.account),
+            "use letters, digits, '-' and '_' only (it names the token file)",
+        );
     }
     let done_dir = c.path(&raw.done_dir);
     let failed_dir = c.path(&raw.failed_dir);
     for (k, d) in [("done_dir", &done_dir), ("failed_dir", &failed_dir)] {
         if d.exists() && !d.is_dir() {
-            c.err(key(k), format!("{} exists but is not a folder", d.display()), "point it at a folder (it is created if missing)");
+            c.err(
+                key(k),
+                format!("{} exists but is not a folder", display_path(d)),
+                "point it at a folder (it is created if missing)",
+            );
         }
     }
     if raw.settle.0 < Duration::from_millis(100) {
-        c.err(key("settle"), format!("settle {} is too short to notice a copy in progress", raw.settle), "use at least 100ms; 5s suits most copy tools");
+        c.err(
+            key("settle"),
+            format!(
+                "settle {} is too short to notice a copy in progress",
+                raw.settle
+            ),
+            "use at least 100ms; 5s suits most copy tools",
+        );
     }
     if raw.give_up_after.0 < raw.settle.0 {
-        c.err(key("give_up_after"), "give_up_after is shorter than settle", "give_up_after should be much longer than settle, e.g. 1h");
+        c.err(
+            key("give_up_after"),
+            "give_up_after is shorter than settle",
+            "give_up_after should be much longer than settle, e.g. 1h",
+        );
     }
     let include = globs(c, &key("include"), &raw.include);
     let exclude = globs(c, &key("exclude"), &raw.exclude);
@@ -441,11 +518,21 @@ fn check_watch(c: &mut Checker, i: usize, raw: RawWatch) -> WatchConfig {
                 "mode" | "account" => format!("set the folder's {field} with watch[{i}].{field}"),
                 _ => "set not_before in the sidecar of the item that should wait".to_string(),
             };
-            c.err(key(&format!("defaults.{field}")), format!("'{field}' cannot be a folder default"), help);
+            c.err(
+                key(&format!("defaults.{field}")),
+                format!("'{field}' cannot be a folder default"),
+                help,
+            );
         }
     }
-    if raw.defaults.brand_content_toggle == Some(true) && raw.defaults.privacy_level == Some(PrivacyLevel::SelfOnly) {
-        c.err(key("defaults.brand_content_toggle"), "branded content (brand_content_toggle: true) cannot be private (SELF_ONLY)", "choose another privacy_level, or brand_content_toggle: false");
+    if raw.defaults.brand_content_toggle == Some(true)
+        && raw.defaults.privacy_level == Some(PrivacyLevel::SelfOnly)
+    {
+        c.err(
+            key("defaults.brand_content_toggle"),
+            "branded content (brand_content_toggle: true) cannot be private (SELF_ONLY)",
+            "choose another privacy_level, or brand_content_toggle: false",
+        );
     }
     WatchConfig {
         index: i,
@@ -470,7 +557,11 @@ fn globs(c: &mut Checker, key: &str, patterns: &[String]) -> GlobSet {
             Ok(g) => {
                 b.add(g);
             }
-            Err(e) => c.err(format!("{key}[{j}]"), format!("'{p}' is not a valid pattern: {}", e.kind()), "use shell-style patterns like *.mp4 or .*"),
+            Err(e) => c.err(
+                format!("{key}[{j}]"),
+                format!("'{p}' is not a valid pattern: {}", e.kind()),
+                "use shell-style patterns like *.mp4 or .*",
+            ),
         }
     }
     b.build().unwrap_or_else(|_| GlobSet::empty())

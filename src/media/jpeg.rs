@@ -37,7 +37,9 @@ pub(super) fn probe<R: Read + Seek>(r: &mut R, len: u64) -> Result<Facts, MediaE
     // EOI first: a file still being written (or preallocated with zeros) lacks it, and
     // that must read as incomplete rather than as damage found by the walk.
     if !ends_with_eoi(r, len)? {
-        return Err(incomplete("no end-of-image marker: the file looks cut short"));
+        return Err(incomplete(
+            "no end-of-image marker: the file looks cut short",
+        ));
     }
     read_frame_size(r, len)
 }
@@ -54,7 +56,10 @@ fn read_frame_size<R: Read + Seek>(r: &mut R, len: u64) -> Result<Facts, MediaEr
         }
         read_at(r, pos, &mut two)?;
         if two[0] != 0xFF {
-            return Err(not_recognized(format!("expected a marker at byte {pos}, found 0x{:02X}", two[0])));
+            return Err(not_recognized(format!(
+                "expected a marker at byte {pos}, found 0x{:02X}",
+                two[0]
+            )));
         }
         let marker = two[1];
         if marker == 0xFF {
@@ -76,7 +81,10 @@ fn read_frame_size<R: Read + Seek>(r: &mut R, len: u64) -> Result<Facts, MediaEr
         read_at(r, pos, &mut seg[..2])?;
         let seg_len = u64::from(u16::from_be_bytes([seg[0], seg[1]]));
         if seg_len < 2 {
-            return Err(not_recognized(format!("marker 0x{marker:02X} at byte {} has a damaged length", pos - 2)));
+            return Err(not_recognized(format!(
+                "marker 0x{marker:02X} at byte {} has a damaged length",
+                pos - 2
+            )));
         }
         if seg_len > present {
             return Err(incomplete(format!(
@@ -127,7 +135,13 @@ mod tests {
     }
 
     fn sof(marker: u8, w: u16, h: u16) -> Vec<u8> {
-        let body = [&[8u8][..], &h.to_be_bytes(), &w.to_be_bytes(), &[1, 1, 0x11, 0]].concat();
+        let body = [
+            &[8u8][..],
+            &h.to_be_bytes(),
+            &w.to_be_bytes(),
+            &[1, 1, 0x11, 0],
+        ]
+        .concat();
         seg(marker, &body)
     }
 
@@ -152,12 +166,22 @@ mod tests {
     /// Baseline, progressive, padded and fill-byte variants probe Ok with their size.
     #[test]
     fn valid_files() {
-        let with_fill = [SOI.to_vec(), vec![0xFF, 0xFF], sof(0xC0, 10, 20)[1..].to_vec(), EOI.to_vec()].concat();
+        let with_fill = [
+            SOI.to_vec(),
+            vec![0xFF, 0xFF],
+            sof(0xC0, 10, 20)[1..].to_vec(),
+            EOI.to_vec(),
+        ]
+        .concat();
         let table: [(&str, Vec<u8>, (u32, u32)); 5] = [
             ("baseline", jpeg(sof(0xC0, 1920, 1080)), (1920, 1080)),
             ("progressive", jpeg(sof(0xC2, 1080, 1350)), (1080, 1350)),
             ("lossless SOF3", jpeg(sof(0xC3, 64, 48)), (64, 48)),
-            ("zero padding after EOI", [jpeg(sof(0xC0, 800, 600)), vec![0; 100]].concat(), (800, 600)),
+            (
+                "zero padding after EOI",
+                [jpeg(sof(0xC0, 800, 600)), vec![0; 100]].concat(),
+                (800, 600),
+            ),
             ("fill bytes before a marker", with_fill, (10, 20)),
         ];
         for (what, bytes, (w, h)) in table {
@@ -181,12 +205,36 @@ mod tests {
         let zero_length = [SOI.to_vec(), vec![0xFF, 0xE1, 0, 0], EOI.to_vec()].concat();
         let not_marker = [SOI.to_vec(), vec![0x12, 0x34], EOI.to_vec()].concat();
         let table: [(&str, Vec<u8>, &str); 6] = [
-            ("no EOI", no_eoi, "incomplete: no end-of-image marker: the file looks cut short"),
-            ("all zeros after the data", [good[..100].to_vec(), vec![0; 5000]].concat(), "incomplete: no end-of-image marker"),
-            ("PNG renamed", b"\x89PNG\r\n\x1a\n".to_vec(), "not a JPEG file (no SOI marker at the start)"),
-            ("text", b"just text".to_vec(), "not a JPEG file (no SOI marker at the start)"),
-            ("segment length below 2", zero_length, "not a JPEG file (marker 0xE1 at byte 2 has a damaged length)"),
-            ("no marker after SOI", not_marker, "not a JPEG file (expected a marker at byte 2"),
+            (
+                "no EOI",
+                no_eoi,
+                "incomplete: no end-of-image marker: the file looks cut short",
+            ),
+            (
+                "all zeros after the data",
+                [good[..100].to_vec(), vec![0; 5000]].concat(),
+                "incomplete: no end-of-image marker",
+            ),
+            (
+                "PNG renamed",
+                b"\x89PNG\r\n\x1a\n".to_vec(),
+                "not a JPEG file (no SOI marker at the start)",
+            ),
+            (
+                "text",
+                b"just text".to_vec(),
+                "not a JPEG file (no SOI marker at the start)",
+            ),
+            (
+                "segment length below 2",
+                zero_length,
+                "not a JPEG file (marker 0xE1 at byte 2 has a damaged length)",
+            ),
+            (
+                "no marker after SOI",
+                not_marker,
+                "not a JPEG file (expected a marker at byte 2",
+            ),
         ];
         for (what, bytes, want) in table {
             let err = probe_bytes(JPEG, &bytes).expect_err(what);

@@ -32,7 +32,11 @@ enum HeaderProblem {
     /// The size is smaller than the header itself.
     BadSize { typ: [u8; 4], size: u64 },
     /// The box declares `size` bytes but only `present` are left.
-    PastEnd { typ: [u8; 4], size: u64, present: u64 },
+    PastEnd {
+        typ: [u8; 4],
+        size: u64,
+        present: u64,
+    },
 }
 
 enum Header {
@@ -317,7 +321,10 @@ mod tests {
         tkhd[at..at + 4].copy_from_slice(&(w << 16).to_be_bytes());
         tkhd[at + 4..at + 8].copy_from_slice(&(h << 16).to_be_bytes());
         let hdlr = [&[0u8; 8][..], handler, &[0u8; 13]].concat();
-        let mdia = bx(b"mdia", &[bx(b"mdhd", &[0u8; 24]), bx(b"hdlr", &hdlr)].concat());
+        let mdia = bx(
+            b"mdia",
+            &[bx(b"mdhd", &[0u8; 24]), bx(b"hdlr", &hdlr)].concat(),
+        );
         bx(b"trak", &[bx(b"tkhd", &tkhd), mdia].concat())
     }
 
@@ -343,17 +350,53 @@ mod tests {
     /// Well-formed box sequences probe Ok with the duration and the video track's size.
     #[test]
     fn valid_layouts() {
-        let large_mdat = [&1u32.to_be_bytes()[..], b"mdat", &40u64.to_be_bytes(), &[7u8; 24]].concat();
+        let large_mdat = [
+            &1u32.to_be_bytes()[..],
+            b"mdat",
+            &40u64.to_be_bytes(),
+            &[7u8; 24],
+        ]
+        .concat();
         let open_mdat = [&0u32.to_be_bytes()[..], b"mdat", &[7u8; 50]].concat();
         let table: [(&str, MediaKind, Vec<u8>, Option<u64>); 8] = [
             ("moov at end", MP4, moov_at_end(), Some(15_000)),
             ("faststart", MP4, faststart(), Some(15_000)),
-            ("mvhd version 1", MP4, [ftyp(), moov(mvhd_v1(600, 6_000)), mdat(10)].concat(), Some(10_000)),
-            ("largesize mdat", MP4, [ftyp(), moov(mvhd_v0(1, 2)), large_mdat].concat(), Some(2000)),
-            ("size 0 last box", MP4, [ftyp(), moov(mvhd_v0(1, 3)), open_mdat].concat(), Some(3000)),
-            ("QuickTime wide+mdat+moov", MOV, [bx(b"wide", &[]), mdat(20), moov(mvhd_v0(600, 600))].concat(), Some(1000)),
-            ("QuickTime starting with moov", MOV, [moov(mvhd_v0(600, 1200)), mdat(20)].concat(), Some(2000)),
-            ("unknown duration", MP4, [ftyp(), moov(mvhd_v0(1000, u32::MAX)), mdat(1)].concat(), None),
+            (
+                "mvhd version 1",
+                MP4,
+                [ftyp(), moov(mvhd_v1(600, 6_000)), mdat(10)].concat(),
+                Some(10_000),
+            ),
+            (
+                "largesize mdat",
+                MP4,
+                [ftyp(), moov(mvhd_v0(1, 2)), large_mdat].concat(),
+                Some(2000),
+            ),
+            (
+                "size 0 last box",
+                MP4,
+                [ftyp(), moov(mvhd_v0(1, 3)), open_mdat].concat(),
+                Some(3000),
+            ),
+            (
+                "QuickTime wide+mdat+moov",
+                MOV,
+                [bx(b"wide", &[]), mdat(20), moov(mvhd_v0(600, 600))].concat(),
+                Some(1000),
+            ),
+            (
+                "QuickTime starting with moov",
+                MOV,
+                [moov(mvhd_v0(600, 1200)), mdat(20)].concat(),
+                Some(2000),
+            ),
+            (
+                "unknown duration",
+                MP4,
+                [ftyp(), moov(mvhd_v0(1000, u32::MAX)), mdat(1)].concat(),
+                None,
+            ),
         ];
         for (what, kind, bytes, duration) in table {
             let info = probe_bytes(kind, &bytes).unwrap_or_else(|e| panic!("{what}: {e}"));
@@ -373,22 +416,70 @@ mod tests {
     /// Broken files fail with the right kind of error and a message saying what is wrong.
     #[test]
     fn broken_files() {
-        let past_eof = [ftyp(), moov(mvhd_v0(1, 1)), 120_000u32.to_be_bytes().to_vec(), b"mdat".to_vec(), vec![0; 79_992]].concat();
-        let huge = [ftyp(), moov(mvhd_v0(1, 1)), [&1u32.to_be_bytes()[..], b"mdat", &[0xFF; 8]].concat()].concat();
+        let past_eof = [
+            ftyp(),
+            moov(mvhd_v0(1, 1)),
+            120_000u32.to_be_bytes().to_vec(),
+            b"mdat".to_vec(),
+            vec![0; 79_992],
+        ]
+        .concat();
+        let huge = [
+            ftyp(),
+            moov(mvhd_v0(1, 1)),
+            [&1u32.to_be_bytes()[..], b"mdat", &[0xFF; 8]].concat(),
+        ]
+        .concat();
         let tiny = [ftyp(), 4u32.to_be_bytes().to_vec(), b"mdat".to_vec()].concat();
-        let small_large = [ftyp(), [&1u32.to_be_bytes()[..], b"mdat", &8u64.to_be_bytes()].concat()].concat();
+        let small_large = [
+            ftyp(),
+            [&1u32.to_be_bytes()[..], b"mdat", &8u64.to_be_bytes()].concat(),
+        ]
+        .concat();
         let zero_tail = [faststart(), vec![0; 64]].concat();
         let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
         let table: [(&str, Vec<u8>, &str); 9] = [
-            ("mdat past EOF", past_eof, "incomplete: mdat box runs past the end of the file (declares 120000 bytes, 80000 present)"),
-            ("size overflowing u64", huge, "incomplete: mdat box runs past the end of the file (declares 18446744073709551615 bytes"),
-            ("no moov", [ftyp(), mdat(10)].concat(), "incomplete: no moov box"),
-            ("no mdat", [ftyp(), moov(mvhd_v0(1, 1))].concat(), "incomplete: no mdat box"),
+            (
+                "mdat past EOF",
+                past_eof,
+                "incomplete: mdat box runs past the end of the file (declares 120000 bytes, 80000 present)",
+            ),
+            (
+                "size overflowing u64",
+                huge,
+                "incomplete: mdat box runs past the end of the file (declares 18446744073709551615 bytes",
+            ),
+            (
+                "no moov",
+                [ftyp(), mdat(10)].concat(),
+                "incomplete: no moov box",
+            ),
+            (
+                "no mdat",
+                [ftyp(), moov(mvhd_v0(1, 1))].concat(),
+                "incomplete: no mdat box",
+            ),
             ("empty", Vec::new(), "incomplete: the file is empty"),
-            ("zeros after the last box", zero_tail, "incomplete: unreadable data at byte"),
-            ("box smaller than its header", tiny, "not an MP4 file (box 'mdat' at byte 32 declares an impossible size of 4 bytes)"),
-            ("largesize smaller than its header", small_large, "not an MP4 file (box 'mdat'"),
-            ("PNG renamed to .mp4", png, "not an MP4 file (it starts with '0x0d0a1a0a' instead"),
+            (
+                "zeros after the last box",
+                zero_tail,
+                "incomplete: unreadable data at byte",
+            ),
+            (
+                "box smaller than its header",
+                tiny,
+                "not an MP4 file (box 'mdat' at byte 32 declares an impossible size of 4 bytes)",
+            ),
+            (
+                "largesize smaller than its header",
+                small_large,
+                "not an MP4 file (box 'mdat'",
+            ),
+            (
+                "PNG renamed to .mp4",
+                png,
+                "not an MP4 file (it starts with '0x0d0a1a0a' instead",
+            ),
         ];
         for (what, bytes, want) in table {
             let err = probe_bytes(MP4, &bytes).expect_err(what);
@@ -403,7 +494,16 @@ mod tests {
         let random: Vec<u8> = (0..4096).map(|_| rng.next() as u8).collect();
         for bytes in [random, b"hello, this is just some text in a file".to_vec()] {
             let err = probe_bytes(MP4, &bytes).expect_err("garbage");
-            assert!(matches!(err, MediaError::NotRecognized { expected: "MP4", .. }), "{err}");
+            assert!(
+                matches!(
+                    err,
+                    MediaError::NotRecognized {
+                        expected: "MP4",
+                        ..
+                    }
+                ),
+                "{err}"
+            );
         }
     }
 
@@ -415,7 +515,10 @@ mod tests {
         assert_eq!(mvhd_duration(&body(mvhd_v0(1000, 0))), None);
         assert_eq!(mvhd_duration(&body(mvhd_v1(1, u64::MAX))), None);
         assert_eq!(mvhd_duration(&body(mvhd_v1(1, u64::MAX - 1))), None);
-        assert_eq!(mvhd_duration(&body(mvhd_v1(u32::MAX, u64::MAX - 1))), Some(4_294_967_296_999));
+        assert_eq!(
+            mvhd_duration(&body(mvhd_v1(u32::MAX, u64::MAX - 1))),
+            Some(4_294_967_296_999)
+        );
         assert_eq!(mvhd_duration(&[0, 0, 0]), None);
     }
 
@@ -437,10 +540,19 @@ mod tests {
     fn real_file_without_its_moov() {
         let end = std::fs::read(data("h264_moov_at_end.mp4")).expect("committed test file");
         let fast = std::fs::read(data("h264_faststart.mp4")).expect("committed test file");
-        let order = |b: &[u8]| top_level(b).iter().map(|(_, t)| *t).filter(|t| t == b"moov" || t == b"mdat").collect::<Vec<_>>();
+        let order = |b: &[u8]| {
+            top_level(b)
+                .iter()
+                .map(|(_, t)| *t)
+                .filter(|t| t == b"moov" || t == b"mdat")
+                .collect::<Vec<_>>()
+        };
         assert_eq!(order(&end), [*b"mdat", *b"moov"]);
         assert_eq!(order(&fast), [*b"moov", *b"mdat"]);
-        let (moov_at, _) = top_level(&end).into_iter().find(|(_, t)| t == b"moov").expect("a moov box");
+        let (moov_at, _) = top_level(&end)
+            .into_iter()
+            .find(|(_, t)| t == b"moov")
+            .expect("a moov box");
         let err = probe_bytes(MP4, &end[..moov_at]).expect_err("no moov");
         assert_eq!(err.to_string(), "incomplete: no moov box");
     }

@@ -51,7 +51,11 @@ const MAX_TRACKS: u64 = 256 * 1024;
 #[derive(Debug, PartialEq, Eq)]
 enum Head {
     /// `size` is `None` for the reserved "unknown size" value.
-    Ok { id: u32, size: Option<u64>, len: u64 },
+    Ok {
+        id: u32,
+        size: Option<u64>,
+        len: u64,
+    },
     Short,
     Invalid,
 }
@@ -74,7 +78,9 @@ fn vint(b: &[u8], max_len: usize, keep_marker: bool) -> Result<Option<(u64, usiz
     } else {
         first & 0xFFu8.checked_shr(n as u32).unwrap_or(0)
     };
-    let v = rest.iter().fold(u64::from(first), |v, &x| (v << 8) | u64::from(x));
+    let v = rest
+        .iter()
+        .fold(u64::from(first), |v, &x| (v << 8) | u64::from(x));
     Ok(Some((v, n)))
 }
 
@@ -159,7 +165,12 @@ fn not_recognized(reason: impl Into<String>) -> MediaError {
 }
 
 /// Reads the body at `pos` if it is at most `cap` bytes.
-fn read_capped<R: Read + Seek>(r: &mut R, pos: u64, size: u64, cap: u64) -> Result<Option<Vec<u8>>, MediaError> {
+fn read_capped<R: Read + Seek>(
+    r: &mut R,
+    pos: u64,
+    size: u64,
+    cap: u64,
+) -> Result<Option<Vec<u8>>, MediaError> {
     if size > cap {
         return Ok(None);
     }
@@ -176,7 +187,11 @@ pub(super) fn probe<R: Read + Seek>(r: &mut R, len: u64) -> Result<Facts, MediaE
         return Err(not_recognized("no EBML header at the start"));
     }
     let header = match head_at(r, 0, len)? {
-        Head::Ok { size: Some(size), len: hl, .. } if size <= MAX_EBML_HEADER => (hl, size),
+        Head::Ok {
+            size: Some(size),
+            len: hl,
+            ..
+        } if size <= MAX_EBML_HEADER => (hl, size),
         Head::Short => return Err(incomplete("the file is cut short inside the EBML header")),
         _ => return Err(not_recognized("the EBML header is damaged")),
     };
@@ -191,20 +206,32 @@ pub(super) fn probe<R: Read + Seek>(r: &mut R, len: u64) -> Result<Facts, MediaE
     let doc_type = String::from_utf8_lossy(doc_type);
     let doc_type = doc_type.trim_end_matches('\0');
     if doc_type != "webm" && doc_type != "matroska" {
-        return Err(not_recognized(format!("its document type is {doc_type:?}, not \"webm\"")));
+        return Err(not_recognized(format!(
+            "its document type is {doc_type:?}, not \"webm\""
+        )));
     }
 
     // The Segment follows, possibly after Void/CRC-32 padding.
     let mut pos = header_end;
     loop {
         if pos >= len {
-            return Err(incomplete("no Segment element: the file ends after the EBML header"));
+            return Err(incomplete(
+                "no Segment element: the file ends after the EBML header",
+            ));
         }
         match head_at(r, pos, len)? {
-            Head::Ok { id: VOID | CRC32, size: Some(size), len: hl } if size <= len - pos - hl => {
+            Head::Ok {
+                id: VOID | CRC32,
+                size: Some(size),
+                len: hl,
+            } if size <= len.saturating_sub(pos + hl) => {
                 pos += hl + size;
             }
-            Head::Ok { id: SEGMENT, size, len: hl } => {
+            Head::Ok {
+                id: SEGMENT,
+                size,
+                len: hl,
+            } => {
                 let start = pos + hl;
                 let present = len.saturating_sub(start);
                 return match size {
@@ -222,10 +249,35 @@ pub(super) fn probe<R: Read + Seek>(r: &mut R, len: u64) -> Result<Facts, MediaE
     }
 }
 
+/// The element header at `pos` as (ID, size, header length); `fail` words the error for a
+/// header that is cut short or unreadable.
+fn element_at<R: Read + Seek>(
+    r: &mut R,
+    pos: u64,
+    end: u64,
+    fail: &impl Fn(String) -> MediaError,
+) -> Result<(u32, Option<u64>, u64), MediaError> {
+    match head_at(r, pos, end)? {
+        Head::Ok { id, size, len } => Ok((id, size, len)),
+        Head::Short => Err(fail(format!(
+            "the element header at byte {pos} is cut short"
+        ))),
+        Head::Invalid => Err(fail(format!(
+            "unreadable data at byte {pos} where an element should start \
+             (the file may still be being written, or it is damaged)"
+        ))),
+    }
+}
+
 /// Walks the Segment's children in `[pos, end)`. With `live` (unknown-size Segment) every
 /// child must fit in the file and a Cluster must exist; otherwise the walk only looks for
 /// Info and Tracks and stops at the first Cluster.
-fn walk_segment<R: Read + Seek>(r: &mut R, mut pos: u64, end: u64, live: bool) -> Result<Facts, MediaError> {
+fn walk_segment<R: Read + Seek>(
+    r: &mut R,
+    mut pos: u64,
+    end: u64,
+    live: bool,
+) -> Result<Facts, MediaError> {
     // Inside a Segment whose size fits, a bad child is damage, not truncation.
     let fail = |reason: String| {
         if live {
@@ -238,55 +290,50 @@ fn walk_segment<R: Read + Seek>(r: &mut R, mut pos: u64, end: u64, live: bool) -
     let mut facts = Facts::default();
     let mut have_cluster = false;
     while pos < end {
-        let (id, size, hl) = match head_at(r, pos, end)? {
-            Head::Ok { id, size, len } => (id, size, len),
-            Head::Short => return Err(fail(format!("the element header at byte {pos} is cut short"))),
-            Head::Invalid => {
-                return Err(fail(format!(
-                    "unreadable data at byte {pos} where an element should start \
-                     (the file may still be being written, or it is damaged)"
-                )));
-            }
-        };
+        let (id, size, hl) = element_at(r, pos, end, &fail)?;
+        if id == CLUSTER && !live {
+            return Ok(facts);
+        }
         let body = pos + hl;
         let present = end.saturating_sub(body);
-        match size {
-            Some(size) if size > present => {
+        let Some(size) = size else {
+            if id != CLUSTER {
                 return Err(fail(format!(
-                    "{} element runs past the end of {limit} (declares {size} bytes, {present} present)",
+                    "{} element at byte {pos} has no size",
                     name(id)
                 )));
             }
-            Some(size) => {
-                match id {
-                    INFO => {
-                        if let Some(b) = read_capped(r, body, size, MAX_INFO)? {
-                            facts.duration_ms = info_duration(&b);
-                        }
-                    }
-                    TRACKS => {
-                        if let Some((w, h)) = read_capped(r, body, size, MAX_TRACKS)?.and_then(|b| video_size(&b)) {
-                            facts.width = Some(w);
-                            facts.height = Some(h);
-                        }
-                    }
-                    CLUSTER if !live => return Ok(facts),
-                    CLUSTER => have_cluster = true,
-                    _ => {}
-                }
-                pos = body + size;
-            }
-            None if id == CLUSTER && live => {
-                have_cluster = true;
-                pos = walk_open_cluster(r, body, end)?;
-            }
-            None => {
-                return Err(fail(format!("{} element at byte {pos} has no size", name(id))));
-            }
+            have_cluster = true;
+            pos = walk_open_cluster(r, body, end)?;
+            continue;
+        };
+        if size > present {
+            return Err(fail(format!(
+                "{} element runs past the end of {limit} (declares {size} bytes, {present} present)",
+                name(id)
+            )));
         }
+        match id {
+            INFO => {
+                if let Some(b) = read_capped(r, body, size, MAX_INFO)? {
+                    facts.duration_ms = info_duration(&b);
+                }
+            }
+            TRACKS => {
+                let tracks = read_capped(r, body, size, MAX_TRACKS)?;
+                if let Some((w, h)) = tracks.and_then(|b| video_size(&b)) {
+                    (facts.width, facts.height) = (Some(w), Some(h));
+                }
+            }
+            CLUSTER => have_cluster = true,
+            _ => {}
+        }
+        pos = body + size;
     }
     if live && !have_cluster {
-        return Err(incomplete("no Cluster element yet: the video has no frames"));
+        return Err(incomplete(
+            "no Cluster element yet: the video has no frames",
+        ));
     }
     Ok(facts)
 }
@@ -295,18 +342,20 @@ fn walk_segment<R: Read + Seek>(r: &mut R, mut pos: u64, end: u64, live: bool) -
 /// top-level element starts (or `end`). A Cluster that runs to the end of the file must
 /// hold at least one block.
 fn walk_open_cluster<R: Read + Seek>(r: &mut R, mut pos: u64, end: u64) -> Result<u64, MediaError> {
+    const TOP_LEVEL: [u32; 8] = [
+        CLUSTER,
+        CUES,
+        TAGS,
+        CHAPTERS,
+        ATTACHMENTS,
+        INFO,
+        TRACKS,
+        SEEK_HEAD,
+    ];
     let mut has_block = false;
     while pos < end {
-        let (id, size, hl) = match head_at(r, pos, end)? {
-            Head::Ok { id, size, len } => (id, size, len),
-            Head::Short => return Err(incomplete(format!("the element header at byte {pos} is cut short"))),
-            Head::Invalid => {
-                return Err(incomplete(format!(
-                    "unreadable data at byte {pos} inside a Cluster (the file may still be being written, or it is damaged)"
-                )));
-            }
-        };
-        if matches!(id, CLUSTER | CUES | TAGS | CHAPTERS | ATTACHMENTS | INFO | TRACKS | SEEK_HEAD) {
+        let (id, size, hl) = element_at(r, pos, end, &|reason| incomplete(reason))?;
+        if TOP_LEVEL.contains(&id) {
             return Ok(pos);
         }
         let present = end.saturating_sub(pos + hl);
@@ -317,10 +366,16 @@ fn walk_open_cluster<R: Read + Seek>(r: &mut R, mut pos: u64, end: u64) -> Resul
             }
             Some(size) => {
                 return Err(incomplete(format!(
-                    "a block at byte {pos} runs past the end of the file (declares {size} bytes, {present} present)"
+                    "a block at byte {pos} runs past the end of the file \
+                     (declares {size} bytes, {present} present)"
                 )));
             }
-            None => return Err(incomplete(format!("element {} at byte {pos} inside a Cluster has no size", name(id)))),
+            None => {
+                return Err(incomplete(format!(
+                    "element {} at byte {pos} has no size",
+                    name(id)
+                )));
+            }
         }
     }
     if !has_block {
@@ -351,7 +406,11 @@ fn video_size(tracks: &[u8]) -> Option<(u32, u32)> {
         .find_map(|(_, entry)| {
             let is_video = Children(entry).any(|(id, d)| id == TRACK_TYPE && uint(d) == Some(1));
             let (_, video) = Children(entry).find(|(id, _)| *id == VIDEO)?;
-            let px = |want| Children(video).find(|(id, _)| *id == want).and_then(|(_, d)| uint(d));
+            let px = |want| {
+                Children(video)
+                    .find(|(id, _)| *id == want)
+                    .and_then(|(_, d)| uint(d))
+            };
             let (w, h) = (px(PIXEL_WIDTH)?, px(PIXEL_HEIGHT)?);
             is_video.then_some((u32::try_from(w).ok()?, u32::try_from(h).ok()?))
         })
@@ -390,43 +449,105 @@ mod tests {
     }
 
     fn header(doc_type: &str) -> Vec<u8> {
-        el(EBML, &[el(0x4286, &[1]), el(DOC_TYPE, doc_type.as_bytes())].concat())
+        el(
+            EBML,
+            &[el(0x4286, &[1]), el(DOC_TYPE, doc_type.as_bytes())].concat(),
+        )
     }
 
     fn info(scale: u32, duration: &[u8]) -> Vec<u8> {
-        el(INFO, &[el(TIMECODE_SCALE, &scale.to_be_bytes()), el(DURATION, duration)].concat())
+        el(
+            INFO,
+            &[
+                el(TIMECODE_SCALE, &scale.to_be_bytes()),
+                el(DURATION, duration),
+            ]
+            .concat(),
+        )
     }
 
     fn tracks(w: u16, h: u16) -> Vec<u8> {
         let audio = el(TRACK_ENTRY, &[el(TRACK_TYPE, &[2])].concat());
-        let video = el(VIDEO, &[el(PIXEL_WIDTH, &w.to_be_bytes()), el(PIXEL_HEIGHT, &h.to_be_bytes())].concat());
-        el(TRACKS, &[audio, el(TRACK_ENTRY, &[el(TRACK_TYPE, &[1]), video].concat())].concat())
+        let video = el(
+            VIDEO,
+            &[
+                el(PIXEL_WIDTH, &w.to_be_bytes()),
+                el(PIXEL_HEIGHT, &h.to_be_bytes()),
+            ]
+            .concat(),
+        );
+        el(
+            TRACKS,
+            &[
+                audio,
+                el(TRACK_ENTRY, &[el(TRACK_TYPE, &[1]), video].concat()),
+            ]
+            .concat(),
+        )
     }
 
     fn blocks() -> Vec<u8> {
-        [el(0xE7, &[0]), el(0xA3, &[0x81, 0, 0, 0x80, 1, 2, 3, 4]), el(0xA3, &[0x81, 0, 1, 0, 5, 6])].concat()
+        [
+            el(0xE7, &[0]),
+            el(0xA3, &[0x81, 0, 0, 0x80, 1, 2, 3, 4]),
+            el(0xA3, &[0x81, 0, 1, 0, 5, 6]),
+        ]
+        .concat()
     }
 
     /// Info, Tracks and two clusters: the body of every test Segment.
     fn children(open_clusters: bool) -> Vec<Vec<u8>> {
-        let cluster = |b: &[u8]| if open_clusters { el_open(CLUSTER, b) } else { el(CLUSTER, b) };
-        vec![info(1_000_000, &1500f64.to_be_bytes()), tracks(1080, 1920), cluster(&blocks()), cluster(&blocks())]
+        let cluster = |b: &[u8]| {
+            if open_clusters {
+                el_open(CLUSTER, b)
+            } else {
+                el(CLUSTER, b)
+            }
+        };
+        vec![
+            info(1_000_000, &1500f64.to_be_bytes()),
+            tracks(1080, 1920),
+            cluster(&blocks()),
+            cluster(&blocks()),
+        ]
+    }
+
+    /// A webm file whose Segment (known or unknown size) holds `children`.
+    fn file(open: bool, children: &[Vec<u8>]) -> Vec<u8> {
+        let body = children.concat();
+        let segment = if open {
+            el_open(SEGMENT, &body)
+        } else {
+            el(SEGMENT, &body)
+        };
+        [header("webm"), segment].concat()
     }
 
     fn known() -> Vec<u8> {
-        [header("webm"), el(SEGMENT, &children(false).concat())].concat()
+        file(false, &children(false))
     }
 
     fn live(open_clusters: bool) -> Vec<u8> {
-        [header("webm"), el_open(SEGMENT, &children(open_clusters).concat())].concat()
+        file(true, &children(open_clusters))
     }
 
     /// Known-size, live and Matroska files probe Ok with duration and the video track's size.
     #[test]
     fn valid_files() {
-        let f32_duration = [header("webm"), el(SEGMENT, &[info(1_000_000, &2500f32.to_be_bytes()), tracks(1080, 1920)].concat())].concat();
-        let micro_ticks = [header("webm"), el(SEGMENT, &[info(1000, &2_000_000f64.to_be_bytes()), tracks(1080, 1920)].concat())].concat();
-        let void_first = [header("webm"), el(VOID, &[0; 5]), el(SEGMENT, &children(false).concat())].concat();
+        let f32_duration = file(
+            false,
+            &[info(1_000_000, &2500f32.to_be_bytes()), tracks(1080, 1920)],
+        );
+        let micro_ticks = file(
+            false,
+            &[info(1000, &2e6f64.to_be_bytes()), tracks(1080, 1920)],
+        );
+        let void_first = [
+            header("webm"),
+            el(VOID, &[0; 5]),
+            el(SEGMENT, &children(false).concat()),
+        ]
+        .concat();
         let matroska = [header("matroska"), el(SEGMENT, &children(false).concat())].concat();
         let table: [(&str, Vec<u8>, u64); 7] = [
             ("known-size segment", known(), 1500),
@@ -440,7 +561,11 @@ mod tests {
         for (what, bytes, ms) in table {
             let info = probe_bytes(WEBM, &bytes).unwrap_or_else(|e| panic!("{what}: {e}"));
             assert_eq!(info.duration_ms, Some(ms), "{what}");
-            assert_eq!((info.width, info.height), (Some(1080), Some(1920)), "{what}");
+            assert_eq!(
+                (info.width, info.height),
+                (Some(1080), Some(1920)),
+                "{what}"
+            );
         }
     }
 
@@ -477,7 +602,10 @@ mod tests {
                 if ok_cuts.contains(&cut) {
                     assert!(got.is_ok(), "open={open_clusters} cut {cut}: {got:?}");
                 } else {
-                    assert!(matches!(got, Err(MediaError::Incomplete { .. })), "open={open_clusters} cut {cut}: {got:?}");
+                    assert!(
+                        matches!(got, Err(MediaError::Incomplete { .. })),
+                        "open={open_clusters} cut {cut}: {got:?}"
+                    );
                 }
             }
         }
@@ -493,20 +621,62 @@ mod tests {
             "incomplete: Segment element runs past the end of the file (declares {declared} bytes, {} present)",
             declared - 10
         );
-        let huge_segment = [header("webm"), id_bytes(SEGMENT), vec![0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE], vec![0; 16]].concat();
-        let huge_child = [header("webm"), el_open(SEGMENT, &[id_bytes(CLUSTER), vec![0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE]].concat())].concat();
-        let no_cluster = [header("webm"), el_open(SEGMENT, &[info(1_000_000, &1f64.to_be_bytes()), tracks(640, 360)].concat())].concat();
+        let huge_size = [0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE];
+        let huge_segment = [
+            header("webm"),
+            id_bytes(SEGMENT),
+            huge_size.to_vec(),
+            vec![0; 16],
+        ]
+        .concat();
+        let huge_child = file(true, &[id_bytes(CLUSTER), huge_size.to_vec()]);
+        let no_cluster = file(
+            true,
+            &[info(1_000_000, &1f64.to_be_bytes()), tracks(640, 360)],
+        );
         let zero_tail = [live(false), vec![0; 32]].concat();
         let table: [(&str, Vec<u8>, &str); 9] = [
             ("segment past EOF", past_end, past_end_msg.as_str()),
-            ("segment size near 2^56", huge_segment, "incomplete: Segment element runs past the end of the file (declares 72057594037927934 bytes, 16 present)"),
-            ("child size near 2^56", huge_child, "incomplete: Cluster element runs past the end of the file (declares 72057594037927934 bytes, 0 present)"),
-            ("live without clusters", no_cluster, "incomplete: no Cluster element yet"),
-            ("zeros after the last element", zero_tail, "incomplete: unreadable data at byte"),
-            ("header only", header("webm"), "incomplete: no Segment element"),
-            ("other doc type", [header("mkvx"), el(SEGMENT, &[])].concat(), "not a WebM file (its document type is \"mkvx\""),
-            ("MP4 renamed to .webm", b"\0\0\0\x18ftypisom".to_vec(), "not a WebM file (no EBML header at the start)"),
-            ("something else after the header", [header("webm"), el(CLUSTER, &[])].concat(), "not a WebM file (no Segment element"),
+            (
+                "segment size near 2^56",
+                huge_segment,
+                "incomplete: Segment element runs past the end of the file (declares 72057594037927934 bytes, 16 present)",
+            ),
+            (
+                "child size near 2^56",
+                huge_child,
+                "incomplete: Cluster element runs past the end of the file (declares 72057594037927934 bytes, 0 present)",
+            ),
+            (
+                "live without clusters",
+                no_cluster,
+                "incomplete: no Cluster element yet",
+            ),
+            (
+                "zeros after the last element",
+                zero_tail,
+                "incomplete: unreadable data at byte",
+            ),
+            (
+                "header only",
+                header("webm"),
+                "incomplete: no Segment element",
+            ),
+            (
+                "other doc type",
+                [header("mkvx"), el(SEGMENT, &[])].concat(),
+                "not a WebM file (its document type is \"mkvx\"",
+            ),
+            (
+                "MP4 renamed to .webm",
+                b"\0\0\0\x18ftypisom".to_vec(),
+                "not a WebM file (no EBML header at the start)",
+            ),
+            (
+                "something else after the header",
+                [header("webm"), el(CLUSTER, &[])].concat(),
+                "not a WebM file (no Segment element",
+            ),
         ];
         for (what, bytes, want) in table {
             let err = probe_bytes(WEBM, &bytes).expect_err(what);
@@ -517,12 +687,18 @@ mod tests {
     /// Variable-length integers: lengths, markers, the unknown-size value and invalid bytes.
     #[test]
     fn vints() {
-        assert_eq!(parse_head(&[0xEC, 0x81]), Head::Ok { id: 0xEC, size: Some(1), len: 2 });
-        assert_eq!(parse_head(&[0xEC, 0xFF]), Head::Ok { id: 0xEC, size: None, len: 2 });
-        assert_eq!(parse_head(&[0xEC, 0x40, 0x02]), Head::Ok { id: 0xEC, size: Some(2), len: 3 });
-        assert_eq!(parse_head(&[0x1A, 0x45, 0xDF]), Head::Short);
-        assert_eq!(parse_head(&[0xEC, 0x00, 0x00]), Head::Invalid);
-        assert_eq!(parse_head(&[0x08, 0x81]), Head::Invalid);
-        assert_eq!(parse_head(&[]), Head::Short);
+        let ok = |id, size, len| Head::Ok { id, size, len };
+        let table: [(&[u8], Head); 7] = [
+            (&[0xEC, 0x81], ok(0xEC, Some(1), 2)),
+            (&[0xEC, 0xFF], ok(0xEC, None, 2)),
+            (&[0xEC, 0x40, 0x02], ok(0xEC, Some(2), 3)),
+            (&[0x1A, 0x45, 0xDF], Head::Short),
+            (&[0xEC, 0x00, 0x00], Head::Invalid),
+            (&[0x08, 0x81], Head::Invalid),
+            (&[], Head::Short),
+        ];
+        for (bytes, want) in table {
+            assert_eq!(parse_head(bytes), want, "{bytes:02X?}");
+        }
     }
 }

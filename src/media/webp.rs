@@ -56,7 +56,9 @@ pub(super) fn probe<R: Read + Seek>(r: &mut R, len: u64) -> Result<Facts, MediaE
         )));
     }
     if n < 20 {
-        return Err(not_recognized("there is no image chunk after the RIFF header"));
+        return Err(not_recognized(
+            "there is no image chunk after the RIFF header",
+        ));
     }
     let chunk_size = u64::from(le32(head, 16));
     if 20 + chunk_size > declared {
@@ -110,7 +112,11 @@ mod tests {
     /// A chunk: fourcc, little-endian size, payload, pad byte if odd.
     fn chunk(fourcc: &[u8; 4], payload: &[u8]) -> Vec<u8> {
         let size = u32::try_from(payload.len()).expect("test chunk fits");
-        let pad = if payload.len() % 2 == 1 { &[0u8][..] } else { &[] };
+        let pad = if payload.len() % 2 == 1 {
+            &[0u8][..]
+        } else {
+            &[]
+        };
         [&fourcc[..], &size.to_le_bytes(), payload, pad].concat()
     }
 
@@ -121,18 +127,33 @@ mod tests {
     }
 
     fn vp8(w: u16, h: u16) -> Vec<u8> {
-        chunk(b"VP8 ", &[&[0x10, 0x02, 0x00, 0x9D, 0x01, 0x2A][..], &w.to_le_bytes(), &h.to_le_bytes(), &[1, 2, 3, 4]].concat())
+        chunk(
+            b"VP8 ",
+            &[
+                &[0x10, 0x02, 0x00, 0x9D, 0x01, 0x2A][..],
+                &w.to_le_bytes(),
+                &h.to_le_bytes(),
+                &[1, 2, 3, 4],
+            ]
+            .concat(),
+        )
     }
 
     fn vp8l(w: u32, h: u32) -> Vec<u8> {
         let bits = (w - 1) | (h - 1) << 14;
-        chunk(b"VP8L", &[&[0x2F][..], &bits.to_le_bytes(), &[9, 9, 9]].concat())
+        chunk(
+            b"VP8L",
+            &[&[0x2F][..], &bits.to_le_bytes(), &[9, 9, 9]].concat(),
+        )
     }
 
     fn vp8x(w: u32, h: u32) -> Vec<u8> {
         let w = (w - 1).to_le_bytes();
         let h = (h - 1).to_le_bytes();
-        chunk(b"VP8X", &[0x10, 0, 0, 0, w[0], w[1], w[2], h[0], h[1], h[2]])
+        chunk(
+            b"VP8X",
+            &[0x10, 0, 0, 0, w[0], w[1], w[2], h[0], h[1], h[2]],
+        )
     }
 
     /// Lossy, lossless and extended headers probe Ok with the canvas size.
@@ -140,10 +161,26 @@ mod tests {
     fn valid_files() {
         let table: [(&str, Vec<u8>, (u32, u32)); 5] = [
             ("VP8L", riff(&[vp8l(64, 48)]), (64, 48)),
-            ("VP8L at the 14-bit maximum", riff(&[vp8l(16384, 1)]), (16384, 1)),
-            ("VP8X with alpha and image", riff(&[vp8x(20000, 100), chunk(b"ALPH", &[0; 3]), vp8(20000 & 0x3FFF, 100)]), (20000, 100)),
+            (
+                "VP8L at the 14-bit maximum",
+                riff(&[vp8l(16384, 1)]),
+                (16384, 1),
+            ),
+            (
+                "VP8X with alpha and image",
+                riff(&[
+                    vp8x(20000, 100),
+                    chunk(b"ALPH", &[0; 3]),
+                    vp8(20000 & 0x3FFF, 100),
+                ]),
+                (20000, 100),
+            ),
             ("VP8 lossy", riff(&[vp8(320, 240)]), (320, 240)),
-            ("VP8 with scaling bits", riff(&[vp8(0xC000 | 1080, 0x4000 | 1350)]), (1080, 1350)),
+            (
+                "VP8 with scaling bits",
+                riff(&[vp8(0xC000 | 1080, 0x4000 | 1350)]),
+                (1080, 1350),
+            ),
         ];
         for (what, bytes, (w, h)) in table {
             let info = probe_bytes(WEBP, &bytes).unwrap_or_else(|e| panic!("{what}: {e}"));
@@ -154,7 +191,11 @@ mod tests {
     /// Every proper prefix of each header kind is Incomplete.
     #[test]
     fn every_cut_is_incomplete() {
-        for bytes in [riff(&[vp8l(64, 48)]), riff(&[vp8x(100, 100), vp8(100, 100)]), riff(&[vp8(320, 240)])] {
+        for bytes in [
+            riff(&[vp8l(64, 48)]),
+            riff(&[vp8x(100, 100), vp8(100, 100)]),
+            riff(&[vp8(320, 240)]),
+        ] {
             assert_every_cut_incomplete(WEBP, &bytes);
         }
     }
@@ -170,14 +211,51 @@ mod tests {
         chunk_too_big[16] = 0xFF;
         let wave = [&b"RIFF"[..], &4u32.to_le_bytes(), b"WAVE"].concat();
         let table: [(&str, Vec<u8>, String); 8] = [
-            ("cut short", good[..n - 3].to_vec(), format!("incomplete: the RIFF header declares {n} bytes but only {} are present", n - 3)),
-            ("extra bytes", [good.clone(), vec![0; 6]].concat(), format!("not a WebP file (6 unexpected bytes follow the end of the image ({n} bytes declared))")),
-            ("WAVE file", wave, "not a WebP file (no RIFF/WEBP header at the start)".into()),
-            ("JPEG renamed", vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 16], "not a WebP file (no RIFF/WEBP header".into()),
-            ("unknown chunk", riff(&[chunk(b"JUNK", &[0; 10])]), "not a WebP file (unknown first chunk \"JUNK\")".into()),
-            ("damaged VP8 start code", bad_vp8, "not a WebP file (the VP8 frame header is damaged)".into()),
-            ("chunk past the RIFF end", chunk_too_big, "not a WebP file (the first chunk runs past".into()),
-            ("no chunk", riff(&[]), "not a WebP file (there is no image chunk".into()),
+            (
+                "cut short",
+                good[..n - 3].to_vec(),
+                format!(
+                    "incomplete: the RIFF header declares {n} bytes but only {} are present",
+                    n - 3
+                ),
+            ),
+            (
+                "extra bytes",
+                [good.clone(), vec![0; 6]].concat(),
+                format!(
+                    "not a WebP file (6 unexpected bytes follow the end of the image ({n} bytes declared))"
+                ),
+            ),
+            (
+                "WAVE file",
+                wave,
+                "not a WebP file (no RIFF/WEBP header at the start)".into(),
+            ),
+            (
+                "JPEG renamed",
+                vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 16],
+                "not a WebP file (no RIFF/WEBP header".into(),
+            ),
+            (
+                "unknown chunk",
+                riff(&[chunk(b"JUNK", &[0; 10])]),
+                "not a WebP file (unknown first chunk \"JUNK\")".into(),
+            ),
+            (
+                "damaged VP8 start code",
+                bad_vp8,
+                "not a WebP file (the VP8 frame header is damaged)".into(),
+            ),
+            (
+                "chunk past the RIFF end",
+                chunk_too_big,
+                "not a WebP file (the first chunk runs past".into(),
+            ),
+            (
+                "no chunk",
+                riff(&[]),
+                "not a WebP file (there is no image chunk".into(),
+            ),
         ];
         for (what, bytes, want) in table {
             let err = probe_bytes(WEBP, &bytes).expect_err(what);

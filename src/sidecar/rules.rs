@@ -104,7 +104,10 @@ fn fit(field: &str, kind: Kind, mode: Mode) -> Fit {
     match field {
         "title" if video && inbox => dropped(),
         "description" if video => not_for_kind(),
-        "privacy_level" | "disable_comment" | "brand_content_toggle" | "brand_organic_toggle"
+        "privacy_level"
+        | "disable_comment"
+        | "brand_content_toggle"
+        | "brand_organic_toggle"
         | "is_aigc"
             if inbox =>
         {
@@ -179,8 +182,11 @@ pub fn resolve(defaults: &PostFields, sidecar: Option<(&Path, &Sidecar)>, t: &Ta
 
     if !is_valid_account(&account) {
         errors.push(
-            at("account", format!("'{account}' is not a valid account name"))
-                .with_help("use letters, digits, '-' and '_' only (it names the token file)"),
+            at(
+                "account",
+                format!("'{account}' is not a valid account name"),
+            )
+            .with_help("use letters, digits, '-' and '_' only (it names the token file)"),
         );
     }
     let title_limit = if t.kind == Kind::Video {
@@ -204,7 +210,9 @@ pub fn resolve(defaults: &PostFields, sidecar: Option<(&Path, &Sidecar)>, t: &Ta
                 d.message = format!(
                     "the {field} is {units} characters long (counted as TikTok does, in UTF-16 units: an emoji counts 2); TikTok allows {limit} for {what}"
                 );
-                errors.push(d.with_help(format!("shorten it by {} characters", units - limit)));
+                let over = units - limit;
+                let unit = if over == 1 { "character" } else { "characters" };
+                errors.push(d.with_help(format!("shorten it by {over} {unit}")));
             }
         }
     }
@@ -225,7 +233,8 @@ pub fn resolve(defaults: &PostFields, sidecar: Option<(&Path, &Sidecar)>, t: &Ta
             "privacy_level"
         };
         let mut d = source_of(field, side.set_fields().contains(&field));
-        d.message = "branded content (brand_content_toggle: true) cannot be private (SELF_ONLY)".into();
+        d.message =
+            "branded content (brand_content_toggle: true) cannot be private (SELF_ONLY)".into();
         errors.push(d.with_help(
             "choose another privacy_level, or set brand_content_toggle: false if this is not a paid partnership",
         ));
@@ -371,7 +380,10 @@ pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
             (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
                 let na = a.find(|c: char| !c.is_ascii_digit()).unwrap_or(a.len());
                 let nb = b.find(|c: char| !c.is_ascii_digit()).unwrap_or(b.len());
-                let (da, db) = (a[..na].trim_start_matches('0'), b[..nb].trim_start_matches('0'));
+                let (da, db) = (
+                    a[..na].trim_start_matches('0'),
+                    b[..nb].trim_start_matches('0'),
+                );
                 let ord = da.len().cmp(&db.len()).then_with(|| da.cmp(db));
                 if ord != std::cmp::Ordering::Equal {
                     return ord;
@@ -414,7 +426,10 @@ mod tests {
     fn natural_order() {
         let mut v = vec!["10.jpg", "2.jpg", "1.jpg", "b.jpg", "a10.jpg", "a9.jpg"];
         v.sort_by(|a, b| natural_cmp(a, b));
-        assert_eq!(v, ["1.jpg", "2.jpg", "10.jpg", "a9.jpg", "a10.jpg", "b.jpg"]);
+        assert_eq!(
+            v,
+            ["1.jpg", "2.jpg", "10.jpg", "a9.jpg", "a10.jpg", "b.jpg"]
+        );
     }
 
     /// Interactions stay off unless allowed, the sidecar wins over defaults, and defaults that do
@@ -422,12 +437,19 @@ mod tests {
     #[test]
     fn merge_defaults_under_sidecar() {
         let defaults = fields("privacy_level: SELF_ONLY\ndisable_comment: false\ndescription: d\n");
-        let r = resolve(&defaults, None, &target(Kind::Video, &["a.mp4"], Mode::Direct));
+        let r = resolve(
+            &defaults,
+            None,
+            &target(Kind::Video, &["a.mp4"], Mode::Direct),
+        );
         let spec = r.spec.expect("valid");
         assert_eq!(spec.privacy_level, Some(PrivacyLevel::SelfOnly));
         assert!(!spec.disable_comment);
         assert!(spec.disable_duet && spec.disable_stitch);
-        assert_eq!(spec.description, None, "description default ignored for a video");
+        assert_eq!(
+            spec.description, None,
+            "description default ignored for a video"
+        );
     }
 
     /// Emoji count as two UTF-16 units: 1100 emoji fill a video caption exactly, 46 overflow a
@@ -458,6 +480,10 @@ mod tests {
         };
         let r = resolve(&d, Some((Path::new("a.yaml"), &long)), &t);
         assert_eq!(r.errors.len(), 1);
-        assert!(r.errors[0].message.contains("92 characters"), "{}", r.errors[0]);
+        assert!(
+            r.errors[0].message.contains("92 characters"),
+            "{}",
+            r.errors[0]
+        );
     }
 }

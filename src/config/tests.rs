@@ -1,0 +1,93 @@
+//! Unit tests of config loading: defaults, path resolution, semantic checks. The corpus of bad
+//! configs with their exact messages lives in `tests/data/config/` (integration tests).
+
+use std::fs;
+use std::path::Path;
+
+use super::*;
+
+const MINIMAL: &str = "\
+state_dir: ./state
+server:
+  listen: 127.0.0.1:8443
+  public_url: https://media.example.com
+  tls: {self_signed: true}
+tiktok:
+  client_key: key
+  client_secret_file: ./secret
+watch:
+  - path: ./inbox
+    mode: direct
+    done_dir: ./done
+    failed_dir: ./failed
+";
+
+fn setup(yaml: &str) -> (tempfile::TempDir, Result<Config, ConfigError>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::create_dir(dir.path().join("inbox")).expect("inbox");
+    fs::write(dir.path().join("secret"), "s").expect("secret");
+    let file = dir.path().join("watch.yaml");
+    fs::write(&file, yaml).expect("config");
+    let r = Config::load(&file);
+    (dir, r)
+}
+
+fn problems(r: Result<Config, ConfigError>) -> Vec<crate::diagnostic::Diagnostic> {
+    match r {
+        Err(ConfigError::Invalid { problems, .. }) => problems,
+        other => panic!("expected an invalid config, got {other:?}"),
+    }
+}
+
+/// A minimal config gets the documented defaults and absolute paths next to the file.
+#[test]
+fn minimal_config_gets_defaults() {
+    let (dir, r) = setup(MINIMAL);
+    let c = r.expect("valid");
+    let w = &c.watch[0];
+    assert_eq!(w.path, dir.path().join("inbox"));
+    assert_eq!(w.account, "default");
+    assert_eq!(w.settle, Duration::from_secs(5));
+    assert_eq!(w.give_up_after, Duration::from_secs(3600));
+    assert!(w.wants("clip.mp4") && w.wants("clip.yaml"));
+    assert!(!w.wants(".clip.mp4.Xy12") && !w.wants("clip.mp4.part") && !w.wants("a.result.yaml"));
+    assert_eq!(c.server.public_url.as_str(), "https://media.example.com/");
+    assert_eq!(c.server.link_ttl, Duration::from_secs(7200));
+    assert_eq!(c.tiktok.api_base.as_str(), "https://open.tiktokapis.com/");
+    assert_eq!(c.state_dir, dir.path().join("state"));
+}
+
+/// Several problems are reported together, each at its own line.
+#[test]
+fn all_problems_at_once_with_positions() {
+    let yaml = MINIMAL
+        .replace("https://media.example.com", "http://192.0.2.1")
+        .replace("done_dir: ./done", "done_dir: ./inbox/done");
+    let (_dir, r) = setup(&yaml);
+    let p = problems(r);
+    let keys: Vec<&str> = p.iter().map(|d| d.key.as_str()).collect();
+    assert!(keys.contains(&"server.public_url"), "{keys:?}");
+    assert!(keys.contains(&"watch[0].done_dir"), "{keys:?}");
+    let done = p
+        .iter()
+        .find(|d| d.key == "watch[0].done_dir")
+        .expect("done_dir problem");
+    assert_eq!((done.line, done.column), (Some(12), Some(5)));
+}
+
+/// A done folder with an excluded name (`.done`) may live inside the watched folder.
+#[test]
+fn excluded_done_dir_inside_watch_is_fine() {
+    let yaml = MINIMAL.replace("done_dir: ./done", "done_dir: ./inbox/.done");
+    let (_dir, r) = setup(&yaml);
+    r.expect("valid");
+}
+
+/// The lookup order is --config, then $TOKDROP_CONFIG, then ./watch.yaml, /etc/tokdrop.
+#[test]
+fn explicit_path_wins() {
+    assert_eq!(
+        Config::locate(Some(Path::new("x.yaml"))).expect("explicit"),
+        Path::new("x.yaml")
+    );
+}

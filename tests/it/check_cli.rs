@@ -1,0 +1,1 @@
+//! `tokdrop check` end to end: valid items print the exact request, exit codes follow SPEC §1.
