@@ -88,6 +88,9 @@ fn check_command(explicit: Option<&std::path::Path>, args: &CheckArgs) -> u8 {
             .and_then(|()| check::render_text(&report, &mut out))
     };
     if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return report.exit_code(); // the reader (e.g. `| head`) had enough
+        }
         eprintln!("tokdrop: cannot write the report: {e}");
         return EXIT_FAILED;
     }

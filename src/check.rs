@@ -127,7 +127,10 @@ pub fn check_item(config: &Config, w: &WatchConfig, item: &ItemFiles) -> ItemRep
     let mut warnings = Vec::new();
     let loaded = match &item.sidecar {
         Some(p) => match sidecar::load(p) {
-            Ok(s) => Some((p.as_path(), s)),
+            Ok(s) => {
+                warnings.extend(s.warnings.iter().cloned());
+                Some((p.as_path(), s))
+            }
             Err(d) => {
                 errors.push(d);
                 None

@@ -119,15 +119,12 @@ fn to_value<T: Serialize>(v: &T) -> serde_json::Value {
 /// The URL under which a file will be served: `public_url/media/<token>/<name>`, with the token
 /// shown as a placeholder when the request is only being previewed.
 pub fn media_url(public_url: &url::Url, token: &str, name: &str) -> String {
-    let mut u = public_url.clone();
-    let path = format!(
-        "{}media/{}/{}",
-        u.path(),
-        token,
+    // public_url always ends with '/' (config guarantees it); the name is one encoded segment.
+    format!(
+        "{}media/{token}/{}",
+        public_url.as_str(),
         percent_encode_segment(name)
-    );
-    u.set_path(&path);
-    u.to_string()
+    )
 }
 
 /// Percent-encodes a file name for one URL path segment (RFC 3986 unreserved kept).

@@ -117,6 +117,8 @@ impl PostFields {
 pub struct Sidecar {
     pub fields: PostFields,
     pub locator: yaml::Locator,
+    /// Legal but probably unintended YAML (a hashtag read as a comment).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Reads and parses a sidecar file. An empty file is a valid sidecar with no fields.
@@ -126,10 +128,47 @@ pub fn load(path: &Path) -> Result<Sidecar, Diagnostic> {
         return Ok(Sidecar {
             fields: PostFields::default(),
             locator: yaml::Locator::new(""),
+            warnings: Vec::new(),
         });
     }
     let (fields, locator) = yaml::parse_located(path, &text)?;
-    Ok(Sidecar { fields, locator })
+    Ok(Sidecar {
+        fields,
+        locator,
+        warnings: hashtag_comments(path, &text),
+    })
+}
+
+/// `title: My trip #travel` reads as "My trip": in YAML, ` #` starts a comment. Users write
+/// hashtags there all the time, so an unquoted title or description with ` #` is flagged.
+fn hashtag_comments(path: &Path, text: &str) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        for key in ["title", "description"] {
+            let Some(value) = trimmed
+                .strip_prefix(key)
+                .and_then(|rest| rest.strip_prefix(':'))
+            else {
+                continue;
+            };
+            let value = value.trim_start();
+            let quoted = value.starts_with(['"', '\'', '|', '>']);
+            if !quoted && (value.contains(" #") || value.starts_with('#')) {
+                let column = line.len() - trimmed.len() + 1;
+                out.push(
+                    Diagnostic::at_key(
+                        path,
+                        key,
+                        format!("everything from ' #' on is a YAML comment, so the {key} loses its hashtags"),
+                    )
+                    .with_position(i as u64 + 1, column as u64)
+                    .with_help(format!("put the {key} in double quotes: {key}: \"...\"")),
+                );
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

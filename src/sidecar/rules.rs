@@ -466,6 +466,7 @@ mod tests {
         let side = Sidecar {
             fields: ok,
             locator: crate::yaml::Locator::new(""),
+            warnings: Vec::new(),
         };
         let r = resolve(&d, Some((Path::new("a.yaml"), &side)), &t);
         assert!(r.errors.is_empty(), "{:?}", r.errors);
@@ -477,6 +478,7 @@ mod tests {
                 ..Default::default()
             },
             locator: crate::yaml::Locator::new(""),
+            warnings: Vec::new(),
         };
         let r = resolve(&d, Some((Path::new("a.yaml"), &long)), &t);
         assert_eq!(r.errors.len(), 1);

@@ -1,1 +1,293 @@
-//! `tokdrop check` end to end: valid items print the exact request, exit codes follow SPEC §1.
+//! `tokdrop check` end to end: valid items print the exact request, incomplete media and
+//! ambiguous pairings are reported, exit codes follow SPEC §1.
+
+use std::fs;
+
+use serde_json::{Value, json};
+
+use crate::harness::{Dir, sample};
+
+fn check_json(d: &Dir, args: &[&str]) -> (i32, Value) {
+    let mut all = vec!["check", "--json"];
+    all.extend_from_slice(args);
+    let out = d.run(&all);
+    let v = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.all()));
+    (out.code, v)
+}
+
+/// A direct video with a sidecar previews the documented video/init body, interactions off by
+/// default, cover timestamp inside post_info, and a placeholder URL under public_url.
+#[test]
+fn valid_video_shows_the_exact_request() {
+    let d = Dir::new("direct");
+    d.copy_sample("h264_faststart.mp4", "inbox/my clip.mp4");
+    d.write(
+        "inbox/my clip.mp4.yaml",
+        "title: \"Hello #cats\"\nprivacy_level: SELF_ONLY\ncover_timestamp_ms: 200\n",
+    );
+    let (code, v) = check_json(&d, &[]);
+    assert_eq!(code, 0);
+    let item = &v["items"][0];
+    assert_eq!(item["item"], "inbox/my clip.mp4");
+    assert_eq!(item["request"]["endpoint"], "/v2/post/publish/video/init/");
+    assert_eq!(
+        item["request"]["body"],
+        json!({
+            "post_info": {"title": "Hello #cats", "privacy_level": "SELF_ONLY", "disable_duet": true,
+                "disable_comment": true, "disable_stitch": true, "video_cover_timestamp_ms": 200,
+                "brand_content_toggle": false, "brand_organic_toggle": false, "is_aigc": false},
+            "source_info": {"source": "PULL_FROM_URL",
+                "video_url": "https://media.example.com/media/<token>/my%20clip.mp4"}
+        })
+    );
+    let text = d.run(&["check"]);
+    assert!(text.stdout.contains("ok       inbox/my clip.mp4 + my clip.mp4.yaml\n         account default, mode direct: POST /v2/post/publish/video/init/\n"), "{}", text.stdout);
+    assert!(
+        text.stdout
+            .ends_with("1 item checked: 1 valid, 0 invalid\n"),
+        "{}",
+        text.stdout
+    );
+}
+
+/// In inbox mode the video request carries only source_info, and a caption in the sidecar is
+/// a warning (TikTok would drop it), not an error.
+#[test]
+fn inbox_video_drops_caption_with_a_warning() {
+    let d = Dir::new("inbox");
+    d.copy_sample("vp9.webm", "inbox/clip.webm");
+    d.write("inbox/clip.yaml", "title: lost in the inbox\n");
+    let out = d.run(&["check"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("POST /v2/post/publish/inbox/video/init/"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("  warning: inbox/clip.yaml:1:1: 'title': 'title' is ignored: TikTok's inbox upload does not take it"), "{}", out.stdout);
+    assert!(!out.stdout.contains("post_info"), "{}", out.stdout);
+}
+
+/// A photo set without `images:` goes in natural order (2 before 10); MEDIA_UPLOAD keeps title
+/// and description but none of the direct-only fields.
+#[test]
+fn photo_set_natural_order_in_inbox_mode() {
+    let d = Dir::new("inbox");
+    for n in ["10.jpg", "2.jpg", "1.jpg"] {
+        d.copy_sample("photo.jpg", &format!("inbox/trip/{n}"));
+    }
+    d.write(
+        "inbox/trip/post.yaml",
+        "title: Trip\ndescription: three photos\n",
+    );
+    let (code, v) = check_json(&d, &[]);
+    assert_eq!(code, 0, "{v}");
+    let body = &v["items"][0]["request"]["body"];
+    assert_eq!(body["post_mode"], "MEDIA_UPLOAD");
+    assert_eq!(
+        body["post_info"],
+        json!({"title": "Trip", "description": "three photos"})
+    );
+    let urls: Vec<&str> = body["source_info"]["photo_images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .map(|u| {
+            u.as_str()
+                .expect("string")
+                .rsplit('/')
+                .next()
+                .expect("name")
+        })
+        .collect();
+    assert_eq!(urls, ["1.jpg", "2.jpg", "10.jpg"]);
+}
+
+/// Cut-short and garbage media are invalid with the reason; the item does not pass.
+#[test]
+fn incomplete_and_garbage_media_are_invalid() {
+    let d = Dir::new("direct");
+    d.write(
+        "watch.yaml",
+        &fs::read_to_string(d.path("watch.yaml"))
+            .expect("cfg")
+            .replace(
+                "    failed_dir: ./failed\n",
+                "    failed_dir: ./failed\n    defaults: {privacy_level: SELF_ONLY}\n",
+            ),
+    );
+    let mp4 = fs::read(sample("h264_moov_at_end.mp4")).expect("sample");
+    fs::write(d.path("inbox/cut.mp4"), &mp4[..mp4.len() / 2]).expect("write");
+    fs::write(d.path("inbox/noise.jpg"), b"this is not a jpeg at all").expect("write");
+    let out = d.run(&["check"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("INVALID  inbox/cut.mp4\n  error: inbox/cut.mp4: incomplete: mdat box runs past the end of the file"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("INVALID  inbox/noise.jpg\n  error: inbox/noise.jpg: not a JPEG file"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .ends_with("2 items checked: 0 valid, 2 invalid\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// `clip.yaml` next to `clip.mp4` and `clip.jpg` could belong to either: both are invalid and
+/// the fix names the unambiguous sidecar name.
+#[test]
+fn ambiguous_sidecar_invalidates_both() {
+    let d = Dir::new("direct");
+    d.copy_sample("h264_faststart.mp4", "inbox/clip.mp4");
+    d.copy_sample("photo.jpg", "inbox/clip.jpg");
+    d.write("inbox/clip.yaml", "privacy_level: SELF_ONLY\n");
+    let out = d.run(&["check"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stdout
+            .matches("error: inbox/clip.yaml: this sidecar could belong to clip.jpg or clip.mp4")
+            .count(),
+        2,
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("help: name it after the full file name, e.g. clip.jpg.yaml"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// Empty folders: exit 0 and say so. A sidecar without media is a note, not an error.
+#[test]
+fn nothing_to_check_and_orphans() {
+    let d = Dir::new("direct");
+    let out = d.run(&["check"]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (
+            0,
+            "config watch.yaml is valid\nnothing to check: no items in the watched folders\n"
+        )
+    );
+    d.write("inbox/later.yaml", "title: x\n");
+    let out = d.run(&["check"]);
+    assert_eq!(out.code, 0);
+    assert!(
+        out.stdout.contains(
+            "note: inbox/later.yaml: sidecar without a media file: it waits for its video or photo"
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
+/// A path outside every watched folder is checked with the first watch entry's settings;
+/// `--watch` picks another entry.
+#[test]
+fn paths_outside_watch_folders_use_first_or_chosen_entry() {
+    let d = Dir::new("direct");
+    fs::create_dir_all(d.path("drafts")).expect("drafts");
+    let cfg = fs::read_to_string(d.path("watch.yaml")).expect("cfg");
+    d.write("watch.yaml", &format!("{cfg}  - path: ./drafts\n    mode: inbox\n    done_dir: ./done2\n    failed_dir: ./failed2\n"));
+    d.copy_sample("h264_faststart.mp4", "elsewhere/clip.mp4");
+    let out = d.run(&["check", "elsewhere/clip.mp4"]);
+    assert_eq!(
+        out.code,
+        1,
+        "direct mode needs a privacy level: {}",
+        out.all()
+    );
+    assert!(out.stdout.contains("no privacy_level"), "{}", out.stdout);
+    let out = d.run(&["check", "--watch", "drafts", "elsewhere/clip.mp4"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("mode inbox: POST /v2/post/publish/inbox/video/init/"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// Config lookup: $TOKDROP_CONFIG is used; without any config the error says where it looked.
+#[test]
+fn config_lookup_and_not_found() {
+    let d = Dir::empty();
+    let out = d.run(&["check"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.starts_with("no config file found (looked at ./watch.yaml, /etc/tokdrop/watch.yaml)\n  help: pass --config PATH, set TOKDROP_CONFIG"), "{}", out.stderr);
+    let good = Dir::new("direct");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokdrop"))
+        .arg("check")
+        .current_dir(d.tmp.path())
+        .env("TOKDROP_CONFIG", good.path("watch.yaml"))
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Commands of later milestones say they are not available and exit 2 instead of pretending.
+#[test]
+fn unavailable_commands_exit_2() {
+    let d = Dir::new("direct");
+    for args in [
+        vec!["run"],
+        vec!["status"],
+        vec!["results"],
+        vec!["sandbox"],
+        vec!["auth", "login"],
+    ] {
+        let out = d.run(&args);
+        assert_eq!(out.code, 2, "{args:?}");
+        assert!(
+            out.stderr
+                .contains("is not available yet in this version of tokdrop"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+}
+
+/// The example config shipped with the repository is valid as-is.
+#[test]
+fn example_config_is_valid() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokdrop"))
+        .args([
+            "check",
+            "--config",
+            "watch.example.yaml",
+            "examples/samples/clip.mp4",
+            "examples/samples/trip",
+        ])
+        .current_dir(root)
+        .env_remove("TOKDROP_CONFIG")
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.ends_with("2 items checked: 2 valid, 0 invalid\n"),
+        "{stdout}"
+    );
+}
