@@ -12,7 +12,7 @@ use crate::diagnostic::Diagnostic;
 use crate::items::{self, Found, ItemFiles};
 use crate::media;
 use crate::post::{self, InitRequest, Source};
-use crate::sidecar::rules::{Kind, Target};
+use crate::sidecar::rules::{Kind, PostSpec, Target};
 use crate::sidecar::{self, Mode};
 
 /// Placeholder for the per-item random token in previewed URLs.
@@ -121,8 +121,17 @@ fn orphan_note(path: &Path) -> Diagnostic {
     .with_help("name the sidecar after its media file (clip.mp4 + clip.yaml or clip.mp4.yaml)")
 }
 
-/// Runs every offline rule on one item.
-pub fn check_item(config: &Config, w: &WatchConfig, item: &ItemFiles) -> ItemReport {
+/// Everything the offline rules say about one item: the post to send when it is valid.
+pub struct Inspection {
+    pub spec: Option<PostSpec>,
+    pub errors: Vec<Diagnostic>,
+    pub warnings: Vec<Diagnostic>,
+    pub media: Vec<media::MediaInfo>,
+}
+
+/// Runs every offline rule on one item: pairing problems, sidecar, media structure and
+/// TikTok's file limits, field rules. Used by `check` and by the service before a claim.
+pub fn inspect(w: &WatchConfig, item: &ItemFiles) -> Inspection {
     let mut errors = item.problems.clone();
     let mut warnings = Vec::new();
     let loaded = match &item.sidecar {
@@ -168,12 +177,30 @@ pub fn check_item(config: &Config, w: &WatchConfig, item: &ItemFiles) -> ItemRep
         && let (Some(cover), Some(dur)) = (spec.cover_timestamp_ms, info.duration_ms)
         && u64::from(cover) > dur
     {
-        warnings.push(
-            Diagnostic::at_key(&item.path, "cover_timestamp_ms", format!(
+        warnings.push(Diagnostic::at_key(
+            &item.path,
+            "cover_timestamp_ms",
+            format!(
                 "cover_timestamp_ms {cover} is past the end of the video ({dur} ms); TikTok will use the first frame"
-            )),
-        );
+            ),
+        ));
     }
+    Inspection {
+        spec,
+        errors,
+        warnings,
+        media: infos,
+    }
+}
+
+/// Runs [`inspect`] and previews the request with placeholder URLs.
+pub fn check_item(config: &Config, w: &WatchConfig, item: &ItemFiles) -> ItemReport {
+    let Inspection {
+        spec,
+        errors,
+        warnings,
+        ..
+    } = inspect(w, item);
     let request = spec.as_ref().map(|s| {
         let urls: Vec<String> = s
             .files

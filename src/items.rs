@@ -78,36 +78,60 @@ fn list_dir(dir: &Path, w: &WatchConfig) -> io::Result<Listing> {
     Ok(listing)
 }
 
+/// Media extensions (either case) and sidecar extensions looked for next to a file.
+const MEDIA_EXTS: [&str; 6] = ["mp4", "mov", "webm", "jpg", "jpeg", "webp"];
+
+/// `ext` as written plus its lower- and upper-case forms.
+fn cased(ext: &str) -> [String; 2] {
+    [ext.to_ascii_lowercase(), ext.to_ascii_uppercase()]
+}
+
+/// The sidecar names that may belong to media `name`: `name.yaml`, `name.yml`, `stem.yaml`,
+/// `stem.yml` (extension in either case).
+fn sidecar_names(name: &str) -> Vec<String> {
+    let stem = Path::new(name)
+        .file_stem()
+        .map_or(String::new(), |s| s.to_string_lossy().into_owned());
+    let mut out = Vec::new();
+    for base in [name, stem.as_str()] {
+        for ext in SIDECAR_EXTS {
+            for e in cased(ext) {
+                out.push(format!("{base}.{e}"));
+            }
+        }
+    }
+    out
+}
+
 /// Pairs media files with their sidecars among the file names of one folder.
 fn pair(dir: &Path, names: &[String]) -> Listing {
+    let present: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
     let mut claims: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut items = Vec::new();
     for name in names {
         let Some(kind) = MediaKind::from_path(Path::new(name)) else {
             continue;
         };
-        let stem = Path::new(name)
-            .file_stem()
-            .map_or(String::new(), |s| s.to_string_lossy().into_owned());
-        let candidates: Vec<&String> = names
-            .iter()
-            .filter(|n| {
-                SIDECAR_EXTS.iter().any(|ext| {
-                    n.eq_ignore_ascii_case(&format!("{name}.{ext}"))
-                        || n.eq_ignore_ascii_case(&format!("{stem}.{ext}"))
-                })
-            })
-            .collect();
+        let mut candidates: Vec<&str> = Vec::new();
+        for c in sidecar_names(name) {
+            if let Some(found) = present.get(c.as_str())
+                && !candidates.contains(found)
+            {
+                candidates.push(found);
+            }
+        }
         for c in &candidates {
-            claims.entry(c.as_str()).or_default().push(name);
+            claims.entry(c).or_default().push(name);
         }
         let mut problems = Vec::new();
         if candidates.len() > 1 {
-            let list: Vec<&str> = candidates.iter().map(|s| s.as_str()).collect();
             problems.push(
                 Diagnostic::file(
                     &dir.join(name),
-                    format!("more than one sidecar for this file: {}", list.join(", ")),
+                    format!(
+                        "more than one sidecar for this file: {}",
+                        candidates.join(", ")
+                    ),
                 )
                 .with_help("keep one sidecar per media file"),
             );
@@ -240,15 +264,9 @@ pub fn item_at(path: &Path, w: &WatchConfig) -> io::Result<Found> {
     if SET_SIDECARS.iter().any(|s| name.eq_ignore_ascii_case(s)) || is_in_set(dir, w) {
         return photo_set(dir, w).map(Found::Item);
     }
-    let mut names = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let n = entry.file_name().to_string_lossy().into_owned();
-        if entry.file_type()?.is_file() && !w.excludes(&n) {
-            names.push(n);
-        }
-    }
-    names.sort_by(|a, b| natural_cmp(a, b));
+    // Only the files that can belong to the same item are looked at (no directory listing:
+    // this runs for every file event).
+    let names = neighbours(dir, &name, w);
     let listing = pair(dir, &names);
     let found = listing
         .items
@@ -262,6 +280,75 @@ pub fn item_at(path: &Path, w: &WatchConfig) -> io::Result<Found> {
             "not a video (.mp4, .mov, .webm), photo (.jpg, .jpeg, .webp) or sidecar (.yaml, .yml)",
         ),
     })
+}
+
+/// The media files (in the same folder) a sidecar belongs to; empty for an orphan.
+pub fn sidecar_owners(sidecar: &Path, w: &WatchConfig) -> Vec<PathBuf> {
+    let name = sidecar
+        .file_name()
+        .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+    let dir = sidecar.parent().unwrap_or(Path::new("."));
+    pair(dir, &neighbours(dir, &name, w))
+        .items
+        .into_iter()
+        .filter(|i| i.sidecar.as_deref() == Some(sidecar))
+        .map(|i| i.path)
+        .collect()
+}
+
+/// `name` plus the existing files that could pair with it: its sidecars, the media files a
+/// sidecar could belong to, and media sharing a stem sidecar (which makes it ambiguous).
+fn neighbours(dir: &Path, name: &str, w: &WatchConfig) -> Vec<String> {
+    let exists = |n: &str| w.wants(n) && dir.join(n).is_file();
+    let mut names = vec![name.to_string()];
+    let push = |n: String, names: &mut Vec<String>| {
+        if !names.contains(&n) && exists(&n) {
+            names.push(n);
+        }
+    };
+    let stem_media = |stem: &str| -> Vec<String> {
+        MEDIA_EXTS
+            .iter()
+            .flat_map(|e| cased(e))
+            .map(|e| format!("{stem}.{e}"))
+            .collect()
+    };
+    let path = Path::new(name);
+    if is_sidecar_name(name) {
+        let base = path
+            .file_stem()
+            .map_or(String::new(), |s| s.to_string_lossy().into_owned());
+        if MediaKind::from_path(Path::new(&base)).is_some() {
+            push(base.clone(), &mut names);
+        }
+        for m in stem_media(&base) {
+            push(m, &mut names);
+        }
+    }
+    let media: Vec<String> = names
+        .iter()
+        .filter(|n| MediaKind::from_path(Path::new(n)).is_some())
+        .cloned()
+        .collect();
+    for m in &media {
+        for sc in sidecar_names(m) {
+            push(sc, &mut names);
+        }
+        let stem = Path::new(m)
+            .file_stem()
+            .map_or(String::new(), |s| s.to_string_lossy().into_owned());
+        if SIDECAR_EXTS
+            .iter()
+            .flat_map(|e| cased(e))
+            .any(|e| exists(&format!("{stem}.{e}")))
+        {
+            for other in stem_media(&stem) {
+                push(other, &mut names);
+            }
+        }
+    }
+    names.sort_by(|a, b| natural_cmp(a, b));
+    names
 }
 
 /// Whether `dir` is a folder directly inside the watched folder (so its files form a set).

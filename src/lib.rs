@@ -20,13 +20,24 @@
 
 pub mod app;
 pub mod check;
+pub mod claim;
 pub mod cli;
 pub mod config;
 pub mod diagnostic;
 pub mod duration;
+pub mod fsops;
+pub mod intake;
 pub mod items;
+pub mod journal;
+pub mod ledger;
 pub mod media;
+pub mod outcome;
+pub mod pipeline;
 pub mod post;
+pub mod publish;
+pub mod results;
 pub mod sidecar;
+pub mod status;
 pub mod tiktok;
+pub mod watch;
 pub mod yaml;

@@ -18,7 +18,7 @@ pub const MAX_PHOTO_DESCRIPTION: usize = 4000;
 pub const MAX_IMAGES: usize = 35;
 
 /// What kind of post an item makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Video,

@@ -3,4 +3,6 @@
 
 mod check_cli;
 mod corpus;
+mod fake;
 mod harness;
+mod intake;

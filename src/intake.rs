@@ -1,0 +1,326 @@
+//! Deciding when a dropped item is complete (SPEC §3–4): notify hints and periodic listings
+//! feed per-file fingerprints (size, mtime, inode); an item is handed on once every file is
+//! quiet — closed or renamed in at its current state, or unchanged for `settle` — its content
+//! passes the structural check, its sidecar (when required) is there and its `not_before` has
+//! come. Files that stay incomplete go on as invalid after `give_up_after`.
+//!
+//! A media file without a sidecar always waits `settle`, even after a rename, so a sidecar
+//! written right after it is not missed; a photo-set folder renamed in is complete at once.
+//! Nothing here moves files: `pipeline` claims what this hands on.
+
+mod tracker;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::check::{self, Inspection};
+use crate::claim::WORK_DIR;
+use crate::config::{Config, SidecarPolicy, WatchConfig};
+use crate::items::{self, Found, ItemFiles};
+use crate::status::Board;
+use crate::watch::{FolderWatcher, Hint, HintKind, top_entry};
+
+pub use tracker::{Fingerprint, Readiness, Tracker};
+
+/// How often every folder is listed again, whatever the events said.
+pub const RESCAN_EVERY: Duration = Duration::from_secs(60);
+
+/// An item intake hands on: complete (with what the offline rules say about it) or given up.
+pub struct Candidate {
+    pub watch_index: usize,
+    pub item: ItemFiles,
+    /// When it became complete: the queue order.
+    pub completed_at: jiff::Timestamp,
+    pub verdict: Verdict,
+}
+
+pub enum Verdict {
+    Complete(Box<Inspection>),
+    /// Still incomplete after `give_up_after` unchanged.
+    GaveUp {
+        reason: String,
+    },
+}
+
+/// The intake task's state.
+pub struct Intake {
+    config: Arc<Config>,
+    trackers: HashMap<PathBuf, (usize, Tracker)>,
+    timers: BinaryHeap<Reverse<(Instant, PathBuf)>>,
+    /// Keys handed on and not yet gone from the folder (the claim moves them).
+    handed: HashSet<PathBuf>,
+    board: Board,
+    out: mpsc::Sender<Candidate>,
+    /// True during the first listing: files found then may already be old and quiet.
+    starting: bool,
+}
+
+impl Intake {
+    pub fn new(config: Arc<Config>, board: Board, out: mpsc::Sender<Candidate>) -> Self {
+        Self {
+            config,
+            trackers: HashMap::new(),
+            timers: BinaryHeap::new(),
+            handed: HashSet::new(),
+            board,
+            out,
+            starting: true,
+        }
+    }
+
+    /// Runs until `cancel`: hints from `hints`, timers, periodic rescans.
+    pub async fn run(
+        mut self,
+        mut hints: mpsc::Receiver<Hint>,
+        watcher: FolderWatcher,
+        cancel: CancellationToken,
+    ) {
+        self.rescan().await;
+        self.starting = false;
+        let mut rescan = tokio::time::interval_at(Instant::now() + RESCAN_EVERY, RESCAN_EVERY);
+        loop {
+            let next = self.timers.peek().map(|Reverse((t, _))| *t);
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                Some(h) = hints.recv() => self.on_hint(h).await,
+                () = watcher.overflow_notify.notified() => {
+                    if watcher.overflow.swap(false, Ordering::SeqCst) {
+                        tracing::warn!("file events were dropped; listing every folder again");
+                        self.rescan().await;
+                    }
+                }
+                () = sleep_until(next), if next.is_some() => self.fire_timers().await,
+                _ = rescan.tick() => self.rescan().await,
+            }
+        }
+    }
+
+    fn watch_of(&self, path: &Path) -> Option<(usize, &WatchConfig)> {
+        self.config
+            .watch
+            .iter()
+            .enumerate()
+            .find(|(_, w)| path.starts_with(&w.path))
+    }
+
+    async fn on_hint(&mut self, hint: Hint) {
+        let Some((wi, w)) = self.watch_of(&hint.path) else {
+            return;
+        };
+        let Some(top) = top_entry(&w.path, &hint.path) else {
+            return;
+        };
+        let name = top
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        if name == WORK_DIR || w.excludes(&name) && hint.path == top {
+            return;
+        }
+        let (settle, give_up) = (w.settle, w.give_up_after);
+        let keys = self.keys_for(wi, &top);
+        for key in keys {
+            if hint.kind == HintKind::Gone {
+                self.handed.remove(&key);
+                // Only items being watched care that something went away.
+                let Some((_, tracker)) = self.trackers.get_mut(&key) else {
+                    continue;
+                };
+                tracker.touched(Instant::now());
+                self.evaluate(&key).await;
+                continue;
+            }
+            let (_, tracker) = self
+                .trackers
+                .entry(key.clone())
+                .or_insert_with(|| (wi, Tracker::new(settle, false).with_give_up_after(give_up)));
+            match hint.kind {
+                HintKind::Closed => tracker.closed(&hint.path),
+                HintKind::MovedIn if hint.path == key => tracker.moved_in(),
+                HintKind::MovedIn => tracker.closed(&hint.path),
+                HintKind::Changed | HintKind::Gone => tracker.touched(Instant::now()),
+            }
+            self.evaluate(&key).await;
+        }
+    }
+
+    /// The item keys a top-level entry concerns: itself, or the media files a sidecar belongs to.
+    fn keys_for(&self, wi: usize, top: &Path) -> Vec<PathBuf> {
+        let w = &self.config.watch[wi];
+        let name = top
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let is_sidecar = name.ends_with(".yaml") || name.ends_with(".yml");
+        if !is_sidecar {
+            return vec![top.to_path_buf()];
+        }
+        let owners = items::sidecar_owners(top, w);
+        if owners.is_empty() && top.exists() {
+            self.board.wait(
+                top,
+                "sidecar without a media file: waiting for its video or photo",
+            );
+        } else {
+            self.board.unwait(top);
+        }
+        owners
+    }
+
+    /// Lists every watched folder and evaluates every item found.
+    pub async fn rescan(&mut self) {
+        let config = self.config.clone();
+        for (wi, w) in config.watch.iter().enumerate() {
+            let listing = match items::list_folder(w) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!(folder = %w.path.display(), "cannot list the watched folder: {e}");
+                    continue;
+                }
+            };
+            for orphan in &listing.orphans {
+                self.board.wait(
+                    orphan,
+                    "sidecar without a media file: waiting for its video or photo",
+                );
+            }
+            let present: HashSet<PathBuf> = listing.items.iter().map(|i| i.path.clone()).collect();
+            self.handed
+                .retain(|k| !k.starts_with(&w.path) || present.contains(k));
+            for item in listing.items {
+                let starting = self.starting;
+                self.trackers.entry(item.path.clone()).or_insert_with(|| {
+                    (
+                        wi,
+                        Tracker::new(w.settle, starting).with_give_up_after(w.give_up_after),
+                    )
+                });
+                self.evaluate(&item.path).await;
+            }
+        }
+    }
+
+    async fn fire_timers(&mut self) {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        while let Some(Reverse((t, _))) = self.timers.peek() {
+            if *t > now {
+                break;
+            }
+            if let Some(Reverse((_, key))) = self.timers.pop() {
+                due.push(key);
+            }
+        }
+        due.sort();
+        due.dedup();
+        for key in due {
+            self.evaluate(&key).await;
+        }
+    }
+
+    /// Looks at one item now and decides: hand on, wait (with a timer), or forget.
+    async fn evaluate(&mut self, key: &Path) {
+        if self.handed.contains(key) {
+            return;
+        }
+        let Some((wi, _)) = self.trackers.get(key) else {
+            return;
+        };
+        let wi = *wi;
+        let w = &self.config.watch[wi];
+        let item = match current_item(key, w) {
+            Some(i) => i,
+            None => {
+                self.trackers.remove(key);
+                self.board.unwait(key);
+                return;
+            }
+        };
+        if let Some(s) = &item.sidecar {
+            self.board.unwait(s);
+        }
+        let now = Instant::now();
+        let Some((_, tracker)) = self.trackers.get_mut(key) else {
+            return;
+        };
+        let fast_ok = item.sidecar.is_some() || item.kind == crate::sidecar::rules::Kind::PhotoSet;
+        let readiness = tracker.observe(&item, now, fast_ok);
+        match readiness {
+            Readiness::Settling { until } => {
+                self.board
+                    .wait(key, "settling: waiting until the files stop changing");
+                self.timers.push(Reverse((until, key.to_path_buf())));
+            }
+            Readiness::Incomplete { reason, give_up_at } => {
+                if now >= give_up_at {
+                    let reason = format!(
+                        "{reason} (unchanged for {})",
+                        crate::duration::format(w.give_up_after)
+                    );
+                    self.hand_on(wi, item, Verdict::GaveUp { reason }).await;
+                } else {
+                    self.board.wait(key, reason);
+                    self.timers.push(Reverse((give_up_at, key.to_path_buf())));
+                }
+            }
+            Readiness::Complete => {
+                if w.sidecar == SidecarPolicy::Required && item.sidecar.is_none() {
+                    self.board
+                        .wait(key, "waiting for sidecar (this folder requires one)");
+                    return;
+                }
+                let inspection = check::inspect(w, &item);
+                if let Some(at) = inspection.spec.as_ref().and_then(|s| s.not_before)
+                    && at > jiff::Timestamp::now()
+                {
+                    self.board.wait(key, format!("scheduled: waits until {at}"));
+                    let wait = at.duration_since(jiff::Timestamp::now()).unsigned_abs();
+                    self.timers.push(Reverse((now + wait, key.to_path_buf())));
+                    return;
+                }
+                self.hand_on(wi, item, Verdict::Complete(Box::new(inspection)))
+                    .await;
+            }
+        }
+    }
+
+    async fn hand_on(&mut self, wi: usize, item: ItemFiles, verdict: Verdict) {
+        self.trackers.remove(&item.path);
+        self.board.wait(&item.path, "queued");
+        self.handed.insert(item.path.clone());
+        let c = Candidate {
+            watch_index: wi,
+            item,
+            completed_at: jiff::Timestamp::now(),
+            verdict,
+        };
+        if self.out.send(c).await.is_err() {
+            tracing::debug!("the pipeline stopped; intake hands on nothing more");
+        }
+    }
+}
+
+/// The item at `key` as it is on disk now, `None` when it is gone or no longer an item.
+fn current_item(key: &Path, w: &WatchConfig) -> Option<ItemFiles> {
+    let meta = std::fs::symlink_metadata(key).ok()?;
+    if meta.is_dir() {
+        return items::photo_set(key, w).ok();
+    }
+    match items::item_at(key, w) {
+        Ok(Found::Item(i)) if i.path == key => Some(i),
+        _ => None,
+    }
+}
+
+async fn sleep_until(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}

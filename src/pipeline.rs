@@ -1,0 +1,527 @@
+//! The folder pipeline of `tokdrop run`: replay the journal, watch the folders, claim what
+//! intake hands on, run one publisher job at a time per account, finish every item into done/
+//! or failed/. Data flows one way: intake → journal → publish → results.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::check::{self, Inspection};
+use crate::claim::{self, ClaimInfo};
+use crate::config::{Config, WatchConfig};
+use crate::diagnostic::Diagnostic;
+use crate::intake::{Candidate, Intake, Verdict};
+use crate::items::{self, Found, ItemFiles};
+use crate::journal::{Journal, Record, Stage};
+use crate::outcome::{ErrorStage, ItemResult, ResultError, Status};
+use crate::publish::{Attempt, Job, PublishOutcome, Publisher};
+use crate::results;
+use crate::sidecar::rules::Kind;
+use crate::status::{self, Board, InFlight};
+use crate::watch;
+
+/// What happened, for tests and the systemd status line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Claimed {
+        id: String,
+        item: String,
+    },
+    Finished {
+        item: String,
+        status: Status,
+        result_file: PathBuf,
+    },
+    Deferred {
+        item: String,
+        reason: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+    #[error(transparent)]
+    Watch(#[from] watch::WatchError),
+    #[error("cannot create {path}: {source}")]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Everything the running pipeline shares.
+#[derive(Clone)]
+pub struct Shared {
+    pub config: Arc<Config>,
+    pub journal: Journal,
+    pub board: Board,
+    pub events: broadcast::Sender<Event>,
+}
+
+impl Shared {
+    fn emit(&self, e: Event) {
+        let _ = self.events.send(e);
+    }
+
+    fn watch_cfg(&self, record: &Record) -> &WatchConfig {
+        self.config
+            .watch
+            .get(record.watch_index)
+            .filter(|w| w.path == record.watch)
+            .or_else(|| self.config.watch.iter().find(|w| w.path == record.watch))
+            .unwrap_or(&self.config.watch[0])
+    }
+
+    /// Finishes a terminal record, logging (not propagating) a failure: the record stays
+    /// journaled and is finished on the next start.
+    fn finish(&self, record: Record) {
+        let w = self.watch_cfg(&record);
+        let item = record.item.clone();
+        match results::finish(
+            &self.journal,
+            &self.config.state_dir,
+            record,
+            &w.done_dir,
+            &w.failed_dir,
+        ) {
+            Ok(f) => {
+                tracing::info!(item = %item, status = f.result.status.as_str(), result = %f.result_file.display(), "finished");
+                self.emit(Event::Finished {
+                    item,
+                    status: f.result.status,
+                    result_file: f.result_file,
+                });
+            }
+            Err(e) => tracing::error!(item = %item, "{e}; retried at the next start"),
+        }
+    }
+
+    /// Makes `record` terminal with `result` and finishes it.
+    fn conclude(&self, mut record: Record, result: ItemResult) {
+        if let Err(e) = self.journal.advance(
+            &mut record,
+            Stage::Terminal {
+                result: Box::new(result),
+            },
+        ) {
+            tracing::error!(item = %record.item, "{e}");
+            return;
+        }
+        self.finish(record);
+    }
+}
+
+/// A result skeleton for `record` with `status`.
+pub fn base_result(record: &Record, status: Status) -> ItemResult {
+    ItemResult {
+        status,
+        item: record.item.clone(),
+        files: Vec::new(),
+        watch: crate::diagnostic::display_path(&record.watch),
+        account: record.account.clone(),
+        mode: record.mode,
+        transfer: None,
+        previous_attempts: Vec::new(),
+        publish_id: None,
+        post_ids: Vec::new(),
+        post_url: None,
+        privacy_level: None,
+        title: None,
+        fetched: None,
+        queued_at: record.queued_at,
+        started_at: record.started_at,
+        finished_at: jiff::Timestamp::now(),
+        error: None,
+        id: record.id.clone(),
+    }
+}
+
+/// The `invalid` result for an item the offline rules refused.
+fn invalid_result(record: &Record, code: &str, problems: &[Diagnostic]) -> ItemResult {
+    let mut r = base_result(record, Status::Invalid);
+    let message = problems
+        .iter()
+        .map(|d| d.to_string().replace("\n  help: ", " — "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let hint = problems
+        .iter()
+        .find_map(|d| d.help.clone())
+        .unwrap_or_else(|| "fix the item and move it back into the watched folder".to_string());
+    r.error = Some(ResultError {
+        stage: ErrorStage::Validate,
+        code: code.to_string(),
+        message,
+        log_id: None,
+        hint: format!("{hint}; then move the files back into the watched folder to try again"),
+    });
+    r
+}
+
+/// A job waiting for its account's publisher.
+struct Queued {
+    record: Record,
+    spec: crate::sidecar::rules::PostSpec,
+    media: Vec<PathBuf>,
+}
+
+/// Runs the pipeline until `cancel`. Returns once the item in flight reached a journaled point.
+pub async fn run(
+    shared: Shared,
+    publisher: Arc<dyn Publisher>,
+    cancel: CancellationToken,
+) -> Result<(), PipelineError> {
+    prepare_folders(&shared.config)?;
+    let (queue_tx, mut workers) = spawn_workers(&shared, publisher, cancel.clone());
+    recover(&shared, &queue_tx)?;
+    let (hint_tx, hint_rx) = mpsc::channel(4096);
+    let folders: Vec<PathBuf> = shared.config.watch.iter().map(|w| w.path.clone()).collect();
+    let watcher = watch::watch(&folders, hint_tx)?;
+    let (cand_tx, mut cand_rx) = mpsc::channel(256);
+    let intake = Intake::new(shared.config.clone(), shared.board.clone(), cand_tx);
+    let intake_task = tokio::spawn(intake.run(hint_rx, watcher, cancel.clone()));
+    let status_task = tokio::spawn(write_status(shared.clone(), cancel.clone()));
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            c = cand_rx.recv() => match c {
+                Some(c) => dispatch(&shared, c, &queue_tx),
+                None => break,
+            },
+        }
+    }
+    drop(queue_tx);
+    let _ = intake_task.await;
+    while workers.join_next().await.is_some() {}
+    let _ = status_task.await;
+    let _ = status::write(&shared.config.state_dir, &shared.board.snapshot());
+    Ok(())
+}
+
+fn prepare_folders(config: &Config) -> Result<(), PipelineError> {
+    let mk = |path: &Path| {
+        std::fs::create_dir_all(path).map_err(|source| PipelineError::Folder {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    mk(&config.state_dir)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&config.state_dir, std::fs::Permissions::from_mode(0o700));
+    }
+    for w in &config.watch {
+        mk(&w.done_dir)?;
+        mk(&w.failed_dir)?;
+        mk(&w.path.join(claim::WORK_DIR))?;
+        if crate::fsops::crosses_filesystems(&w.path, &w.done_dir)
+            || crate::fsops::crosses_filesystems(&w.path, &w.failed_dir)
+        {
+            tracing::info!(folder = %w.path.display(), "done/failed are on another file system: finished items are copied, checked, then removed from the work area");
+        }
+    }
+    Ok(())
+}
+
+/// One worker task per account; items go to their account's queue.
+fn spawn_workers(
+    shared: &Shared,
+    publisher: Arc<dyn Publisher>,
+    cancel: CancellationToken,
+) -> (
+    HashMap<String, mpsc::UnboundedSender<Queued>>,
+    tokio::task::JoinSet<()>,
+) {
+    let mut senders = HashMap::new();
+    let mut set = tokio::task::JoinSet::new();
+    for account in shared.config.accounts() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        senders.insert(account.to_string(), tx);
+        set.spawn(worker(
+            shared.clone(),
+            publisher.clone(),
+            rx,
+            cancel.clone(),
+        ));
+    }
+    (senders, set)
+}
+
+fn enqueue(shared: &Shared, queues: &HashMap<String, mpsc::UnboundedSender<Queued>>, q: Queued) {
+    let account = q.record.account.clone();
+    match queues.get(&account) {
+        Some(tx) => {
+            shared.board.wait(&q.record.paths[0].original, "queued");
+            let _ = tx.send(q);
+        }
+        None => {
+            // A sidecar named an account no watch entry uses: there is no worker for it.
+            let problem = Diagnostic::at_key(
+                &q.record.paths[0].original,
+                "account",
+                format!("no watch folder uses the account '{account}'"),
+            )
+            .with_help("use an account named in watch.yaml, or add a watch entry for it");
+            shared.conclude(
+                q.record.clone(),
+                invalid_result(&q.record, "unknown_account", &[problem]),
+            );
+        }
+    }
+}
+
+async fn worker(
+    shared: Shared,
+    publisher: Arc<dyn Publisher>,
+    mut rx: mpsc::UnboundedReceiver<Queued>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let q = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            q = rx.recv() => match q { Some(q) => q, None => return },
+        };
+        let Queued {
+            mut record,
+            spec,
+            media,
+        } = q;
+        shared.board.unwait(&record.paths[0].original);
+        if record.started_at.is_none() {
+            record.started_at = Some(jiff::Timestamp::now());
+        }
+        shared.board.fly(InFlight {
+            id: record.id.clone(),
+            item: record.item.clone(),
+            account: record.account.clone(),
+            stage: record.stage.name().to_string(),
+            publish_id: None,
+            bytes_fetched: None,
+            bytes_total: None,
+            started_at: record.started_at.unwrap_or_else(jiff::Timestamp::now),
+        });
+        let mut job = Job::new(
+            record,
+            spec,
+            media,
+            shared.journal.clone(),
+            shared.board.clone(),
+        );
+        let attempt = publisher.publish(&mut job).await;
+        shared.board.land(&job.record.account);
+        match attempt {
+            Attempt::Done(outcome) => {
+                let result = result_of(&job, *outcome);
+                shared.conclude(job.record, result);
+            }
+            Attempt::Later { reason } => {
+                tracing::info!(item = %job.record.item, "{reason}; the item stays queued for the next start");
+                shared.emit(Event::Deferred {
+                    item: job.record.item.clone(),
+                    reason,
+                });
+            }
+        }
+    }
+}
+
+fn result_of(job: &Job, o: PublishOutcome) -> ItemResult {
+    let mut r = base_result(&job.record, o.status);
+    r.transfer = o.transfer;
+    r.previous_attempts = o.previous_attempts;
+    r.publish_id = o.publish_id;
+    r.post_ids = o.post_ids;
+    r.post_url = o.post_url;
+    r.privacy_level = job.spec.privacy_level.map(|p| p.as_str().to_string());
+    r.title = job.spec.title.clone();
+    r.fetched = o.fetched;
+    r.error = o.error;
+    r
+}
+
+/// Claims a candidate, then queues it or finishes it as invalid.
+fn dispatch(
+    shared: &Shared,
+    c: Candidate,
+    queues: &HashMap<String, mpsc::UnboundedSender<Queued>>,
+) {
+    let w = &shared.config.watch[c.watch_index];
+    let (account, mode) = match &c.verdict {
+        Verdict::Complete(i) => i
+            .spec
+            .as_ref()
+            .map_or((w.account.clone(), w.mode), |s| (s.account.clone(), s.mode)),
+        Verdict::GaveUp { .. } => (w.account.clone(), w.mode),
+    };
+    let info = ClaimInfo {
+        watch: &w.path,
+        watch_index: c.watch_index,
+        account: &account,
+        mode,
+        queued_at: c.completed_at,
+    };
+    let record = match claim::claim(&shared.journal, &c.item, &info) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(item = %c.item.name, "cannot claim: {e}");
+            shared.board.unwait(&c.item.path);
+            return;
+        }
+    };
+    tracing::info!(item = %record.item, id = %record.id, "claimed");
+    shared.emit(Event::Claimed {
+        id: record.id.clone(),
+        item: record.item.clone(),
+    });
+    match c.verdict {
+        Verdict::GaveUp { reason } => {
+            shared.board.unwait(&c.item.path);
+            let d =
+                Diagnostic::file(&c.item.path, reason).with_help("export or copy the file again");
+            shared.conclude(
+                record.clone(),
+                invalid_result(&record, "incomplete_file", &[d]),
+            );
+        }
+        Verdict::Complete(inspection) => queue_or_refuse(shared, record, *inspection, queues),
+    }
+}
+
+fn queue_or_refuse(
+    shared: &Shared,
+    record: Record,
+    inspection: Inspection,
+    queues: &HashMap<String, mpsc::UnboundedSender<Queued>>,
+) {
+    match inspection.spec {
+        Some(spec) => {
+            let media = work_media(&record, &spec);
+            enqueue(
+                shared,
+                queues,
+                Queued {
+                    record,
+                    spec,
+                    media,
+                },
+            );
+        }
+        None => {
+            shared.board.unwait(&record.paths[0].original);
+            shared.conclude(
+                record.clone(),
+                invalid_result(&record, "invalid_item", &inspection.errors),
+            );
+        }
+    }
+}
+
+/// The work-area paths of the media files, in posting order.
+fn work_media(record: &Record, spec: &crate::sidecar::rules::PostSpec) -> Vec<PathBuf> {
+    match record.kind {
+        Kind::PhotoSet => spec
+            .files
+            .iter()
+            .map(|f| record.work_item().join(f))
+            .collect(),
+        _ => vec![record.work_item().to_path_buf()],
+    }
+}
+
+/// The item as it lies in the work area (after a restart).
+fn item_in_work_area(record: &Record, w: &WatchConfig) -> Option<ItemFiles> {
+    let path = record.work_item();
+    let mut item = if record.kind == Kind::PhotoSet {
+        items::photo_set(path, w).ok()?
+    } else {
+        match items::item_at(path, w).ok()? {
+            Found::Item(i) => i,
+            _ => return None,
+        }
+    };
+    item.name = record.item.clone();
+    Some(item)
+}
+
+/// Replays the journal (SPEC §4 "Restart").
+fn recover(
+    shared: &Shared,
+    queues: &HashMap<String, mpsc::UnboundedSender<Queued>>,
+) -> Result<(), PipelineError> {
+    shared.journal.sweep_temp_files();
+    for record in shared.journal.replay()? {
+        let record = match record.stage {
+            Stage::Claiming => match claim::recover_claiming(&shared.journal, record) {
+                Ok(Some(r)) => r,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::error!("cannot recover a claim: {e}");
+                    continue;
+                }
+            },
+            _ => record,
+        };
+        tracing::info!(item = %record.item, id = %record.id, stage = record.stage.name(), "resuming after restart");
+        match &record.stage {
+            Stage::Claiming | Stage::Claimed | Stage::Published { .. } => {
+                requeue(shared, record, queues)
+            }
+            Stage::InitIntent { .. } => {
+                let mut r = base_result(&record, Status::Unknown);
+                r.error = Some(ResultError {
+                    stage: ErrorStage::Restart,
+                    code: "interrupted_after_init".to_string(),
+                    message: "tokdrop stopped after sending the publish request and before TikTok's answer was recorded".to_string(),
+                    log_id: None,
+                    hint: "look at the creator's TikTok profile (or inbox); if the post is not there, move the files back into the watched folder to try again".to_string(),
+                });
+                shared.conclude(record, r);
+            }
+            Stage::Terminal { .. } | Stage::Finishing { .. } => shared.finish(record),
+        }
+    }
+    Ok(())
+}
+
+fn requeue(
+    shared: &Shared,
+    record: Record,
+    queues: &HashMap<String, mpsc::UnboundedSender<Queued>>,
+) {
+    let w = shared.watch_cfg(&record);
+    let Some(item) = item_in_work_area(&record, w) else {
+        let d = Diagnostic::file(
+            record.work_item(),
+            "the claimed files are no longer in the work area",
+        );
+        shared.conclude(
+            record.clone(),
+            invalid_result(&record, "files_missing", &[d]),
+        );
+        return;
+    };
+    let inspection = check::inspect(w, &item);
+    queue_or_refuse(shared, record, inspection, queues);
+}
+
+/// Keeps `status.json` current, at most a few writes per second.
+async fn write_status(shared: Shared, cancel: CancellationToken) {
+    loop {
+        let snap = shared.board.snapshot();
+        if let Err(e) = status::write(&shared.config.state_dir, &snap) {
+            tracing::warn!("cannot write status.json: {e}");
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = shared.board.changed() => {}
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,119 @@
+//! The boundary between the folder pipeline and whatever posts an item: the [`Publisher`]
+//! trait and the [`Job`] it works on. A publisher must journal through the job *before* the
+//! steps that could post (`init_intent`) and right after TikTok names the post (`published`), so
+//! a restart resumes by `publish_id` and never posts twice. The pipeline runs one job at a time
+//! per account.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+
+use crate::journal::{Journal, JournalError, Record, Stage};
+use crate::outcome::{Fetched, PreviousAttempt, ResultError, Status};
+use crate::sidecar::rules::PostSpec;
+use crate::status::Board;
+
+/// One item handed to a publisher.
+pub struct Job {
+    pub record: Record,
+    pub spec: PostSpec,
+    /// The media files in the work area, in posting order.
+    pub media: Vec<PathBuf>,
+    journal: Journal,
+    pub board: Board,
+}
+
+impl Job {
+    pub fn new(
+        record: Record,
+        spec: PostSpec,
+        media: Vec<PathBuf>,
+        journal: Journal,
+        board: Board,
+    ) -> Self {
+        Self {
+            record,
+            spec,
+            media,
+            journal,
+            board,
+        }
+    }
+
+    /// Whether this job resumes a post TikTok already accepted (after a restart).
+    pub fn publish_id(&self) -> Option<&str> {
+        match &self.record.stage {
+            Stage::Published { publish_id, .. } => Some(publish_id),
+            _ => None,
+        }
+    }
+
+    /// Journals that an init request is about to be sent. Call it before every init.
+    pub fn init_intent(&mut self, transfer: &str) -> Result<(), JournalError> {
+        let stage = Stage::InitIntent {
+            at: jiff::Timestamp::now(),
+            transfer: transfer.to_string(),
+        };
+        self.journal.advance(&mut self.record, stage)
+    }
+
+    /// Journals the publish_id TikTok returned. Call it before anything else happens.
+    pub fn published(&mut self, publish_id: &str, transfer: &str) -> Result<(), JournalError> {
+        let stage = Stage::Published {
+            publish_id: publish_id.to_string(),
+            transfer: transfer.to_string(),
+        };
+        self.journal.advance(&mut self.record, stage)
+    }
+
+    /// Updates the stage shown by `tokdrop status`.
+    pub fn show_stage(&self, stage: impl Into<String>) {
+        let stage = stage.into();
+        self.board
+            .update_flight(&self.record.account, |f| f.stage = stage);
+    }
+}
+
+/// What a publisher reports when it is done with a job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishOutcome {
+    pub status: Status,
+    pub transfer: Option<String>,
+    pub publish_id: Option<String>,
+    pub post_ids: Vec<String>,
+    pub post_url: Option<String>,
+    pub previous_attempts: Vec<PreviousAttempt>,
+    pub fetched: Option<Fetched>,
+    pub error: Option<ResultError>,
+}
+
+impl PublishOutcome {
+    /// A failure with no post behind it.
+    pub fn failed(status: Status, error: ResultError) -> Self {
+        Self {
+            status,
+            transfer: None,
+            publish_id: None,
+            post_ids: Vec::new(),
+            post_url: None,
+            previous_attempts: Vec::new(),
+            fetched: None,
+            error: Some(error),
+        }
+    }
+}
+
+/// What a publisher returns for a job: an outcome, or "not now" (the account is paused, the
+/// service is stopping) — the job then stays journaled as it is and is tried again later.
+pub enum Attempt {
+    Done(Box<PublishOutcome>),
+    Later { reason: String },
+}
+
+/// Posts items. Implementations: the TikTok publisher, and scripted fakes in tests.
+pub trait Publisher: Send + Sync + 'static {
+    fn publish<'a>(
+        &'a self,
+        job: &'a mut Job,
+    ) -> Pin<Box<dyn Future<Output = Attempt> + Send + 'a>>;
+}

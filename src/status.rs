@@ -1,0 +1,170 @@
+//! What the service is doing, for `tokdrop status` and systemd's `STATUS=`: items waiting (and
+//! why), the item in flight and its stage, paused accounts. The service keeps a [`Board`] in
+//! memory and writes it to `state_dir/status.json` (atomically) whenever it changes; `tokdrop
+//! status` reads that file, so it works while the service runs, from another process.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::fsops;
+
+/// Why an item has not been taken yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    /// The media file or photo-set folder.
+    pub path: PathBuf,
+    /// "settling", "waiting for sidecar", "incomplete: no moov box", "scheduled for …", "queued".
+    pub reason: String,
+    pub since: jiff::Timestamp,
+}
+
+/// The item being published right now for one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlight {
+    pub id: String,
+    pub item: String,
+    pub account: String,
+    /// "claimed", "creator_info", "init", "processing (polled 4×)", …
+    pub stage: String,
+    pub publish_id: Option<String>,
+    pub bytes_fetched: Option<u64>,
+    pub bytes_total: Option<u64>,
+    pub started_at: jiff::Timestamp,
+}
+
+/// The whole snapshot written to `status.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub pid: u32,
+    pub updated_at: Option<jiff::Timestamp>,
+    pub waiting: Vec<Waiting>,
+    pub in_flight: Vec<InFlight>,
+    /// account → why it is paused.
+    pub paused: BTreeMap<String, String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    waiting: BTreeMap<PathBuf, Waiting>,
+    in_flight: BTreeMap<String, InFlight>,
+    paused: BTreeMap<String, String>,
+}
+
+/// The live status, shared by intake and the publishers.
+#[derive(Clone, Default)]
+pub struct Board {
+    inner: Arc<Mutex<Inner>>,
+    changed: Arc<Notify>,
+}
+
+impl Board {
+    fn edit(&self, f: impl FnOnce(&mut Inner)) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut g);
+        drop(g);
+        self.changed.notify_one();
+    }
+
+    /// Records (or updates) why `path` waits; keeps `since` when the reason is unchanged.
+    pub fn wait(&self, path: &Path, reason: impl Into<String>) {
+        let reason = reason.into();
+        self.edit(|i| {
+            let entry = i
+                .waiting
+                .entry(path.to_path_buf())
+                .or_insert_with(|| Waiting {
+                    path: path.to_path_buf(),
+                    reason: reason.clone(),
+                    since: jiff::Timestamp::now(),
+                });
+            if entry.reason != reason {
+                entry.reason = reason;
+                entry.since = jiff::Timestamp::now();
+            }
+        });
+    }
+
+    pub fn unwait(&self, path: &Path) {
+        self.edit(|i| {
+            i.waiting.remove(path);
+        });
+    }
+
+    pub fn fly(&self, f: InFlight) {
+        self.edit(|i| {
+            i.in_flight.insert(f.account.clone(), f);
+        });
+    }
+
+    /// Updates the in-flight entry of `account`, if any.
+    pub fn update_flight(&self, account: &str, f: impl FnOnce(&mut InFlight)) {
+        self.edit(|i| {
+            if let Some(e) = i.in_flight.get_mut(account) {
+                f(e);
+            }
+        });
+    }
+
+    pub fn land(&self, account: &str) {
+        self.edit(|i| {
+            i.in_flight.remove(account);
+        });
+    }
+
+    pub fn pause(&self, account: &str, why: Option<String>) {
+        self.edit(|i| match why {
+            Some(w) => {
+                i.paused.insert(account.to_string(), w);
+            }
+            None => {
+                i.paused.remove(account);
+            }
+        });
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        Snapshot {
+            pid: std::process::id(),
+            updated_at: Some(jiff::Timestamp::now()),
+            waiting: g.waiting.values().cloned().collect(),
+            in_flight: g.in_flight.values().cloned().collect(),
+            paused: g.paused.clone(),
+        }
+    }
+
+    /// Resolves when something changed since the last call.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
+    }
+}
+
+pub fn path(state_dir: &Path) -> PathBuf {
+    state_dir.join("status.json")
+}
+
+/// Writes the snapshot file (atomically: readers never see half of it).
+pub fn write(state_dir: &Path, snap: &Snapshot) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(snap).map_err(std::io::Error::other)?;
+    fsops::write_atomic(&path(state_dir), &bytes, 0o644)
+}
+
+/// Reads the snapshot file; `None` when the service never ran here.
+pub fn read(state_dir: &Path) -> std::io::Result<Option<Snapshot>> {
+    match std::fs::read(path(state_dir)) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(std::io::Error::other),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether the process that wrote `snap` is still running (Linux: `/proc/<pid>`).
+pub fn is_running(snap: &Snapshot) -> bool {
+    Path::new(&format!("/proc/{}", snap.pid)).exists()
+}
