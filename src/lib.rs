@@ -14,6 +14,10 @@
 //! - [`sidecar`]: sidecar fields, defaults merging, field rules → `PostSpec`.
 //! - [`post`]: `PostSpec` → the exact init request; [`tiktok`]: TikTok's wire types.
 //! - [`check`]: `tokdrop check`.
+//! - [`watch`] → [`intake`] → [`claim`]/[`journal`] → [`publish`] → [`results`]/[`ledger`]:
+//!   the folder pipeline ([`pipeline`]), with [`status`] for `tokdrop status` and [`fsops`]
+//!   for durable file steps; [`outcome`] is the result file's shape.
+//! - [`serve`]: the HTTPS media server TikTok pulls from.
 
 // Diagnostics are returned by value on cold, per-file paths; boxing them buys nothing.
 #![allow(clippy::result_large_err)]
@@ -36,6 +40,7 @@ pub mod pipeline;
 pub mod post;
 pub mod publish;
 pub mod results;
+pub mod serve;
 pub mod sidecar;
 pub mod status;
 pub mod tiktok;

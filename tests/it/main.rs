@@ -6,3 +6,4 @@ mod corpus;
 mod fake;
 mod harness;
 mod intake;
+mod serve;
