@@ -26,8 +26,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Auth(AuthCommand::Logout { .. }) => {
             not_yet("tokdrop auth logout", "the TikTok client")
         }
-        Command::Status { .. } => not_yet("tokdrop status", "the journal"),
-        Command::Results { .. } => not_yet("tokdrop results", "the results ledger"),
+        Command::Status { json } => status_command(cli.config.as_deref(), json),
+        Command::Results {
+            failed,
+            since,
+            json,
+        } => results_command(cli.config.as_deref(), failed, since, json),
         Command::Sandbox { .. } => not_yet("tokdrop sandbox", "the TikTok emulator"),
     };
     ExitCode::from(code)
@@ -106,5 +110,122 @@ fn config_error_text(e: &ConfigError) -> String {
             if problems.len() == 1 { "" } else { "s" }
         ),
         ConfigError::NotFound { .. } => e.to_string(),
+    }
+}
+
+/// Loads the config for a command that only needs it to find the state folder.
+fn config_or_exit(explicit: Option<&std::path::Path>) -> Result<Config, u8> {
+    load_config(explicit).map_err(|e| {
+        eprintln!("{}", config_error_text(&e));
+        EXIT_USAGE
+    })
+}
+
+fn status_command(explicit: Option<&std::path::Path>, json: bool) -> u8 {
+    let config = match config_or_exit(explicit) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let state = &config.state_dir;
+    let snap = match crate::status::read(state) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "tokdrop: cannot read {}: {e}",
+                crate::status::path(state).display()
+            );
+            return EXIT_FAILED;
+        }
+    };
+    let journal = crate::journal::Journal::open(state)
+        .and_then(|j| j.replay())
+        .unwrap_or_default();
+    let (results, _) = crate::ledger::read(state).unwrap_or_default();
+    let mut recent = crate::ledger::select(
+        results,
+        &crate::ledger::Filter {
+            failed_only: false,
+            since: None,
+        },
+    );
+    recent.truncate(5);
+    let mut out = std::io::stdout().lock();
+    let written = if json {
+        let running = snap.as_ref().is_some_and(crate::status::is_running);
+        let items: Vec<_> = journal
+            .iter()
+            .map(|r| serde_json::json!({"id": r.id, "item": r.item, "account": r.account, "stage": r.stage.name()}))
+            .collect();
+        serde_json::to_writer_pretty(
+            &mut out,
+            &serde_json::json!({"running": running, "status": snap, "journal": items, "last_results": recent}),
+        )
+        .map_err(std::io::Error::other)
+        .and_then(|()| writeln!(out))
+    } else {
+        crate::status::render(snap.as_ref(), &journal, &recent, &mut out)
+    };
+    match written {
+        Ok(()) => EXIT_OK,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
+        Err(e) => {
+            eprintln!("tokdrop: {e}");
+            EXIT_FAILED
+        }
+    }
+}
+
+fn results_command(
+    explicit: Option<&std::path::Path>,
+    failed: bool,
+    since: Option<crate::duration::HumanDuration>,
+    json: bool,
+) -> u8 {
+    let config = match config_or_exit(explicit) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let (results, unreadable) = match crate::ledger::read(&config.state_dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "tokdrop: cannot read {}: {e}",
+                crate::ledger::path(&config.state_dir).display()
+            );
+            return EXIT_FAILED;
+        }
+    };
+    let since = since.and_then(|d| {
+        jiff::Timestamp::now()
+            .checked_sub(jiff::SignedDuration::try_from(d.0).ok()?)
+            .ok()
+    });
+    let shown = crate::ledger::select(
+        results,
+        &crate::ledger::Filter {
+            failed_only: failed,
+            since,
+        },
+    );
+    let mut out = std::io::stdout().lock();
+    let written = if json {
+        shown.iter().try_for_each(|r| {
+            serde_json::to_writer(&mut out, r)
+                .map_err(std::io::Error::other)
+                .and_then(|()| writeln!(out))
+        })
+    } else {
+        crate::ledger::render_table(&shown, &mut out)
+    };
+    if unreadable > 0 {
+        eprintln!("note: {unreadable} line(s) of the ledger could not be read and were skipped");
+    }
+    match written {
+        Ok(()) => EXIT_OK,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
+        Err(e) => {
+            eprintln!("tokdrop: {e}");
+            EXIT_FAILED
+        }
     }
 }

@@ -168,3 +168,73 @@ pub fn read(state_dir: &Path) -> std::io::Result<Option<Snapshot>> {
 pub fn is_running(snap: &Snapshot) -> bool {
     Path::new(&format!("/proc/{}", snap.pid)).exists()
 }
+
+/// Prints `tokdrop status` for people: running or not, the item in flight, waiting items,
+/// paused accounts, items the journal holds, and the last results.
+pub fn render(
+    snap: Option<&Snapshot>,
+    journal: &[crate::journal::Record],
+    recent: &[crate::outcome::ItemResult],
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let now = jiff::Timestamp::now();
+    let ago =
+        |t: jiff::Timestamp| crate::duration::format(now.duration_since(t).unsigned_abs()) + " ago";
+    match snap {
+        Some(s) if is_running(s) => writeln!(out, "tokdrop is running (pid {})", s.pid)?,
+        Some(s) => writeln!(
+            out,
+            "tokdrop is not running (last seen {})",
+            s.updated_at.map_or_else(|| "never".to_string(), ago)
+        )?,
+        None => writeln!(out, "tokdrop has not run with this state folder yet")?,
+    }
+    let running = snap.is_some_and(is_running);
+    if let Some(s) = snap.filter(|_| running) {
+        for f in &s.in_flight {
+            let progress = match (f.bytes_fetched, f.bytes_total) {
+                (Some(a), Some(b)) if b > 0 => {
+                    format!(", TikTok fetched {} of {} bytes ({}%)", a, b, a * 100 / b)
+                }
+                _ => String::new(),
+            };
+            writeln!(
+                out,
+                "publishing ({}): {} — {}{progress}, started {}",
+                f.account,
+                f.item,
+                f.stage,
+                ago(f.started_at)
+            )?;
+        }
+        for (account, why) in &s.paused {
+            writeln!(out, "paused ({account}): {why}")?;
+        }
+        if s.waiting.is_empty() && s.in_flight.is_empty() {
+            writeln!(out, "idle: nothing waiting")?;
+        }
+        for w in &s.waiting {
+            writeln!(
+                out,
+                "waiting: {} — {} (since {})",
+                crate::diagnostic::display_path(&w.path),
+                w.reason,
+                ago(w.since)
+            )?;
+        }
+    } else if !journal.is_empty() {
+        writeln!(
+            out,
+            "{} item(s) will resume when the service starts:",
+            journal.len()
+        )?;
+        for r in journal {
+            writeln!(out, "  {} ({}): {}", r.item, r.account, r.stage.name())?;
+        }
+    }
+    if !recent.is_empty() {
+        writeln!(out, "last results:")?;
+        crate::ledger::render_table(recent, out)?;
+    }
+    Ok(())
+}

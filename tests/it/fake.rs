@@ -24,6 +24,8 @@ pub struct FakePublisher {
     pub inits: Mutex<Vec<String>>,
     /// Items whose post should FAIL with this fail_reason.
     pub fail: Mutex<HashMap<String, String>>,
+    /// Also append every init to this file (it outlives a killed process).
+    pub init_log: Option<PathBuf>,
 }
 
 impl FakePublisher {
@@ -49,6 +51,15 @@ impl Publisher for FakePublisher {
                 None => {
                     job.init_intent("pull").expect("journal");
                     self.inits.lock().expect("lock").push(item.clone());
+                    if let Some(log) = &self.init_log {
+                        use std::io::Write;
+                        let mut f = std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(log)
+                            .expect("init log");
+                        writeln!(f, "{item}").expect("init log");
+                    }
                     let id = format!("v_pub_url~v2.{}", self.inits.lock().expect("lock").len());
                     job.published(&id, "pull").expect("journal");
                     id
@@ -92,9 +103,21 @@ pub struct Service {
 
 impl Service {
     pub fn start(config_file: &std::path::Path, publisher: Arc<FakePublisher>) -> Service {
+        Self::start_observed(config_file, publisher, None)
+    }
+
+    /// Starts with an observer of every journal transition.
+    pub fn start_observed(
+        config_file: &std::path::Path,
+        publisher: Arc<FakePublisher>,
+        observer: Option<tokdrop::journal::Observer>,
+    ) -> Service {
         let config = Arc::new(Config::load(config_file).expect("valid test config"));
         std::fs::create_dir_all(&config.state_dir).expect("state dir");
-        let journal = Journal::open(&config.state_dir).expect("journal");
+        let mut journal = Journal::open(&config.state_dir).expect("journal");
+        if let Some(o) = observer {
+            journal = journal.with_observer(o);
+        }
         let (events_tx, events) = broadcast::channel(4096);
         let shared = Shared {
             config,

@@ -3,6 +3,7 @@
 
 mod check_cli;
 mod corpus;
+mod crash;
 mod fake;
 mod harness;
 mod intake;
