@@ -18,6 +18,8 @@
 //!   the folder pipeline ([`pipeline`]), with [`status`] for `tokdrop status` and [`fsops`]
 //!   for durable file steps; [`outcome`] is the result file's shape.
 //! - [`serve`]: the HTTPS media server TikTok pulls from.
+//! - [`tiktok`]: the Content Posting API client, OAuth and token care; [`sandbox`]: the
+//!   built-in TikTok emulator.
 
 // Diagnostics are returned by value on cold, per-file paths; boxing them buys nothing.
 #![allow(clippy::result_large_err)]
@@ -40,6 +42,7 @@ pub mod pipeline;
 pub mod post;
 pub mod publish;
 pub mod results;
+pub mod sandbox;
 pub mod serve;
 pub mod sidecar;
 pub mod status;

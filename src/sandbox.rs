@@ -1,0 +1,318 @@
+//! The built-in TikTok emulator (`tokdrop sandbox`, `tokdrop run --sandbox`, the tests): an axum
+//! router on plain loopback HTTP that behaves like TikTok's Login Kit and Content Posting API
+//! as tiktok-api.md §2–§11 describe them, with knobs for the documented quirks and injected
+//! faults, and a record of everything it saw. It speaks TikTok's wire format through
+//! [`crate::tiktok::wire`], and knows nothing else of tokdrop.
+//!
+//! # Layout
+//! - [`config`]: [`SandboxConfig`] and its knobs, injected [`Fault`]s, the [`Control`] body.
+//! - `state`: tokens, codes, posts, rate windows; `reply`: envelopes, faults, the token gate.
+//! - `oauth`: authorize, token, revoke, user info; `posting`: creator_info and the inits,
+//!   checked by `validate`; `processing`: pulls, status progression, status/fetch, cancel;
+//!   `upload`: chunk PUTs.
+//! - [`records`]: what was seen ([`Calls`]), for `GET /_sandbox/calls` and [`SandboxHandle::calls`].
+//!
+//! Control endpoints (not TikTok's): `POST /_sandbox/control` takes a [`Control`] and answers
+//! the resulting config (secret redacted); `GET /_sandbox/calls` answers [`Calls`].
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::tiktok::wire::{self, TokenResponse};
+
+pub mod config;
+mod oauth;
+mod posting;
+mod processing;
+pub mod records;
+mod reply;
+mod state;
+mod upload;
+mod validate;
+
+pub use config::{AccountConfig, Control, Fault, RateLimits, SandboxConfig, SandboxEndpoint};
+pub use records::{CallRecord, Calls, DownloadRecord, InitRecord, PostRecord, UploadRecord};
+
+use state::Shared;
+
+/// Why the emulator could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("the TikTok sandbox cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the TikTok sandbox stopped: {0}")]
+    Serve(std::io::Error),
+    #[error("sandbox control rejected: {0}")]
+    Control(String),
+    #[error("the sandbox has no account with open_id {0:?}")]
+    NoAccount(String),
+    #[error("waited {0:?} for a sandbox event that did not happen")]
+    Timeout(Duration),
+}
+
+/// Starts emulators.
+pub struct Sandbox;
+
+impl Sandbox {
+    /// Starts on `127.0.0.1` with a free port.
+    pub async fn start(config: SandboxConfig) -> Result<SandboxHandle, SandboxError> {
+        Self::start_on(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0), config).await
+    }
+
+    /// Starts on `addr`.
+    pub async fn start_on(
+        addr: SocketAddr,
+        config: SandboxConfig,
+    ) -> Result<SandboxHandle, SandboxError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| SandboxError::Bind { addr, source })?;
+        Self::serve(listener, config)
+    }
+
+    /// Serves on a listener the caller bound (socket activation, tests).
+    pub fn serve(
+        listener: TcpListener,
+        config: SandboxConfig,
+    ) -> Result<SandboxHandle, SandboxError> {
+        let mut addr = listener.local_addr().map_err(SandboxError::Serve)?;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        }
+        let shared = Shared::new(format!("http://{addr}"), config);
+        let app = router(shared.clone());
+        let stop = shared.shutdown.clone();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+        });
+        tracing::info!(%addr, "TikTok sandbox listening");
+        Ok(SandboxHandle { shared, addr, task })
+    }
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route(wire::AUTHORIZE, get(oauth::authorize))
+        .route(wire::OAUTH_TOKEN, post(oauth::token))
+        .route(wire::OAUTH_REVOKE, post(oauth::revoke))
+        .route(wire::USER_INFO, get(oauth::user_info))
+        .route(wire::CREATOR_INFO, post(posting::creator_info))
+        .route(wire::VIDEO_INIT, post(posting::video_init))
+        .route(wire::INBOX_VIDEO_INIT, post(posting::inbox_video_init))
+        .route(wire::CONTENT_INIT, post(posting::content_init))
+        .route(wire::STATUS_FETCH, post(processing::status_fetch))
+        .route(wire::CANCEL, post(processing::cancel))
+        .route("/upload/", put(upload::put))
+        .route("/_sandbox/control", post(control))
+        .route("/_sandbox/calls", get(calls))
+        .with_state(shared)
+}
+
+async fn control(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let result = serde_json::from_slice::<Control>(&body)
+        .map_err(|e| SandboxError::Control(e.to_string()))
+        .and_then(|c| apply_control(&shared, c));
+    match result {
+        Ok(config) => axum::Json(config).into_response(),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({"error": e.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+async fn calls(State(shared): State<Arc<Shared>>) -> Response {
+    axum::Json(snapshot(&shared)).into_response()
+}
+
+fn snapshot(shared: &Shared) -> Calls {
+    let state = shared.state();
+    let mut calls = state.records.clone();
+    calls.posts = state.posts.iter().map(|p| p.record.clone()).collect();
+    calls
+}
+
+fn apply_control(shared: &Shared, control: Control) -> Result<serde_json::Value, SandboxError> {
+    if let Some(patch) = &control.config {
+        let mut value = serde_json::to_value(&*shared.config())
+            .map_err(|e| SandboxError::Control(e.to_string()))?;
+        config::merge_patch(&mut value, patch);
+        let new: SandboxConfig =
+            serde_json::from_value(value).map_err(|e| SandboxError::Control(e.to_string()))?;
+        *shared.config() = new;
+    }
+    let now = tokio::time::Instant::now();
+    {
+        let mut state = shared.state();
+        if control.expire_access_tokens {
+            state.access.values_mut().for_each(|g| g.expires = now);
+        }
+        if control.revoke_refresh_tokens {
+            state.refresh.clear();
+        }
+        if control.reset_counters {
+            state.counters_since = Some(now);
+            state.rate.clear();
+        }
+    }
+    shared.notify();
+    Ok(shared.config().redacted())
+}
+
+/// A running emulator. Dropping it leaves the server running until [`Self::shutdown`] or
+/// the runtime ends.
+#[derive(Debug)]
+pub struct SandboxHandle {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    /// The server task; ends after `shutdown` cancels it.
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl SandboxHandle {
+    /// `http://127.0.0.1:PORT`: the API base and the authorize base.
+    pub fn base_url(&self) -> &str {
+        &self.shared.base_url
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Everything recorded so far.
+    pub fn calls(&self) -> Calls {
+        snapshot(&self.shared)
+    }
+
+    /// The current knobs.
+    pub fn config(&self) -> SandboxConfig {
+        self.shared.config().clone()
+    }
+
+    /// Changes knobs in place.
+    pub fn set(&self, change: impl FnOnce(&mut SandboxConfig)) {
+        change(&mut self.shared.config());
+        self.shared.notify();
+    }
+
+    /// What `POST /_sandbox/control` does; returns the resulting config, secret redacted.
+    pub fn control(&self, control: Control) -> Result<serde_json::Value, SandboxError> {
+        apply_control(&self.shared, control)
+    }
+
+    /// Logs `open_id` (default: the authorizing account) in without a browser and returns
+    /// the token answer TikTok would give, with all of the account's grantable scopes.
+    pub fn issue_token(&self, open_id: Option<&str>) -> Result<TokenResponse, SandboxError> {
+        let config = self.config();
+        let account = match open_id {
+            Some(id) => config.account(id),
+            None => config.authorizing_account(),
+        }
+        .ok_or_else(|| SandboxError::NoAccount(open_id.unwrap_or("").to_string()))?;
+        let scopes: Vec<String> = account
+            .grants
+            .clone()
+            .unwrap_or_else(|| config::KNOWN_SCOPES.iter().map(|s| s.to_string()).collect());
+        let grant_id = {
+            let mut state = self.shared.state();
+            state.next_seq()
+        };
+        let body = oauth::issue(&self.shared, &config, &account.open_id, &scopes, grant_id);
+        serde_json::from_value(body).map_err(|e| SandboxError::Control(e.to_string()))
+    }
+
+    /// Waits until `check` finds what it looks for in the records (re-checked on every
+    /// change), at most `timeout`.
+    pub async fn wait_until<T>(
+        &self,
+        timeout: Duration,
+        mut check: impl FnMut(&Calls) -> Option<T>,
+    ) -> Result<T, SandboxError> {
+        let mut changes = self.shared.changed.subscribe();
+        let wait = async {
+            loop {
+                changes.mark_unchanged();
+                if let Some(found) = check(&self.calls()) {
+                    return found;
+                }
+                if changes.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_| SandboxError::Timeout(timeout))
+    }
+
+    /// Stops the server and every post task; waits up to 5 s for open connections.
+    pub async fn shutdown(self) {
+        self.shared.shutdown.cancel();
+        let mut task = self.task;
+        if tokio::time::timeout(Duration::from_secs(5), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+/// `tokdrop sandbox --listen ADDR`: prints `sandbox listening on http://ADDR` on stdout, then
+/// serves until `cancel`.
+pub async fn run(
+    listen: SocketAddr,
+    config: SandboxConfig,
+    cancel: CancellationToken,
+) -> Result<(), SandboxError> {
+    let handle = Sandbox::start_on(listen, config).await?;
+    println!("sandbox listening on {}", handle.base_url());
+    cancel.cancelled().await;
+    handle.shutdown().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `run` starts, and returns once its cancel token fires.
+    #[tokio::test]
+    async fn run_stops_on_cancel() {
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+        run(addr, SandboxConfig::default(), cancel)
+            .await
+            .expect("ran");
+    }
+
+    /// A port in use is a startup error naming the address.
+    #[tokio::test]
+    async fn bind_errors_name_the_address() {
+        let first = Sandbox::start(SandboxConfig::default())
+            .await
+            .expect("first");
+        let err = Sandbox::start_on(first.addr(), SandboxConfig::default())
+            .await
+            .expect_err("taken");
+        assert!(err.to_string().contains(&first.addr().to_string()), "{err}");
+        first.shutdown().await;
+    }
+}

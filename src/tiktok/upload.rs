@@ -1,0 +1,195 @@
+//! FILE_UPLOAD transfer (tiktok-api.md §4.5): sequential chunk PUTs to the opaque `upload_url`,
+//! streamed from disk (a chunk is never held in memory), each retried on 5xx or a broken
+//! connection as the docs ask (quirk 11). The upload URL carries an upload token, so it never
+//! appears in logs or errors.
+
+use std::io::SeekFrom;
+use std::path::Path;
+
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+
+use super::chunks::{Chunk, ChunkPlan};
+use super::client::{Client, transport_failure};
+use super::error::{ApiError, Endpoint, ErrorClass, codes};
+
+/// TikTok's answer to one chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkAck {
+    /// 206 (more expected) or 201 (all received).
+    pub http_status: u16,
+    /// Bytes TikTok reports received, from the `Content-Range` answer header.
+    pub uploaded_bytes: Option<u64>,
+}
+
+impl ChunkAck {
+    pub fn is_complete(&self) -> bool {
+        self.http_status == 201
+    }
+}
+
+/// Parses `bytes 0-LAST/TOTAL` into the number of bytes received (`LAST + 1`).
+fn uploaded_bytes(header: &str) -> Option<u64> {
+    let range = header.trim().strip_prefix("bytes ")?;
+    let (span, _total) = range.split_once('/')?;
+    let (_, last) = span.split_once('-')?;
+    last.trim().parse::<u64>().ok().map(|l| l + 1)
+}
+
+fn file_error(message: String) -> ApiError {
+    ApiError::transport(Endpoint::Upload, codes::FILE_READ, message)
+}
+
+impl Client {
+    /// PUTs one chunk of `path` (one attempt).
+    pub async fn upload_chunk(
+        &self,
+        upload_url: &str,
+        path: &Path,
+        plan: &ChunkPlan,
+        chunk: Chunk,
+        content_type: &str,
+    ) -> Result<ChunkAck, ApiError> {
+        let size = tokio::fs::metadata(path)
+            .await
+            .map_err(|e| file_error(format!("{}: {e}", path.display())))?
+            .len();
+        if size != plan.video_size {
+            return Err(ApiError::transport(
+                Endpoint::Upload,
+                codes::FILE_CHANGED,
+                format!(
+                    "{} is {size} bytes now, {} when the upload was planned",
+                    path.display(),
+                    plan.video_size
+                ),
+            ));
+        }
+        let mut file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| file_error(format!("{}: {e}", path.display())))?;
+        file.seek(SeekFrom::Start(chunk.first_byte))
+            .await
+            .map_err(|e| file_error(format!("{}: {e}", path.display())))?;
+        let body = reqwest::Body::wrap_stream(ReaderStream::with_capacity(
+            file.take(chunk.len()),
+            256 * 1024,
+        ));
+        let request = self
+            .inner
+            .http
+            .put(upload_url)
+            .timeout(self.inner.config.chunk_timeout)
+            .header("Content-Type", content_type)
+            .header("Content-Length", chunk.len())
+            .header("Content-Range", chunk.content_range(plan.video_size))
+            .body(body);
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport_failure(Endpoint::Upload, e).into_error())?;
+        let status = response.status().as_u16();
+        let uploaded = response
+            .headers()
+            .get(reqwest::header::CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(uploaded_bytes);
+        match status {
+            201 | 206 => Ok(ChunkAck {
+                http_status: status,
+                uploaded_bytes: uploaded,
+            }),
+            _ => {
+                let code = match status {
+                    400 => codes::UPLOAD_REJECTED,
+                    403 => codes::UPLOAD_EXPIRED,
+                    404 => codes::UPLOAD_NOT_FOUND,
+                    416 => codes::UPLOAD_RANGE_MISMATCH,
+                    _ => codes::HTTP_ERROR,
+                };
+                let text = response.text().await.unwrap_or_default();
+                Err(ApiError {
+                    http_status: Some(status),
+                    ..ApiError::transport(
+                        Endpoint::Upload,
+                        code,
+                        format!(
+                            "chunk {} ({}) answered HTTP {status}{}{}",
+                            chunk.index + 1,
+                            chunk.content_range(plan.video_size),
+                            if text.is_empty() { "" } else { ": " },
+                            text.chars().take(200).collect::<String>()
+                        ),
+                    )
+                })
+            }
+        }
+    }
+
+    /// Uploads the whole file chunk by chunk, in order; retries a chunk on 5xx or a broken
+    /// connection. Succeeds when TikTok answered 201 to the last chunk.
+    pub async fn upload_file(
+        &self,
+        upload_url: &str,
+        path: &Path,
+        plan: &ChunkPlan,
+        content_type: &str,
+    ) -> Result<(), ApiError> {
+        tracing::info!(%plan, "uploading by FILE_UPLOAD");
+        let policy = self.inner.config.retry;
+        for chunk in plan.chunks() {
+            let mut tries = 0;
+            let ack = loop {
+                tries += 1;
+                match self
+                    .upload_chunk(upload_url, path, plan, chunk, content_type)
+                    .await
+                {
+                    Ok(ack) => break ack,
+                    Err(e)
+                        if matches!(e.class(), ErrorClass::Transient { .. })
+                            && tries < policy.chunk_attempts =>
+                    {
+                        tracing::warn!(chunk = chunk.index + 1, code = %e.code, http_status = ?e.http_status, "chunk failed, retrying it");
+                        tokio::time::sleep(policy.delay(tries - 1, e.retry_after)).await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
+            let last = chunk.index + 1 == plan.total_chunk_count;
+            tracing::debug!(chunk = chunk.index + 1, status = ack.http_status, uploaded = ?ack.uploaded_bytes, "chunk accepted");
+            if last != ack.is_complete() {
+                return Err(ApiError {
+                    http_status: Some(ack.http_status),
+                    ..ApiError::transport(
+                        Endpoint::Upload,
+                        codes::UPLOAD_RANGE_MISMATCH,
+                        format!(
+                            "chunk {} of {} answered HTTP {}",
+                            chunk.index + 1,
+                            plan.total_chunk_count,
+                            ack.http_status
+                        ),
+                    )
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The progress header reads as bytes received.
+    #[test]
+    fn progress_header_parses() {
+        assert_eq!(uploaded_bytes("bytes 0-9999999/50000123"), Some(10_000_000));
+        assert_eq!(
+            uploaded_bytes("bytes 0-50000122/50000123"),
+            Some(50_000_123)
+        );
+        assert_eq!(uploaded_bytes("garbage"), None);
+    }
+}
