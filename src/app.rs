@@ -18,7 +18,7 @@ pub const EXIT_USAGE: u8 = 2;
 pub fn run(cli: Cli) -> ExitCode {
     let code = match cli.command {
         Command::Check(args) => check_command(cli.config.as_deref(), &args),
-        Command::Run { .. } => not_yet("tokdrop run", "the publishing pipeline"),
+        Command::Run { sandbox } => run_command(cli.config.as_deref(), sandbox),
         Command::Auth(AuthCommand::Login { .. }) => {
             not_yet("tokdrop auth login", "the TikTok client")
         }
@@ -32,7 +32,7 @@ pub fn run(cli: Cli) -> ExitCode {
             since,
             json,
         } => results_command(cli.config.as_deref(), failed, since, json),
-        Command::Sandbox { .. } => not_yet("tokdrop sandbox", "the TikTok emulator"),
+        Command::Sandbox { listen } => sandbox_command(&listen),
     };
     ExitCode::from(code)
 }
@@ -223,6 +223,83 @@ fn results_command(
     match written {
         Ok(()) => EXIT_OK,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
+        Err(e) => {
+            eprintln!("tokdrop: {e}");
+            EXIT_FAILED
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("tokdrop: cannot start the async runtime: {e}");
+            EXIT_FAILED
+        })
+}
+
+/// Logging to stderr until the logging module takes the config's settings.
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(format!("{level},notify=warn")))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+fn run_command(explicit: Option<&std::path::Path>, sandbox: bool) -> u8 {
+    let config = match config_or_exit(explicit) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    init_logging(&config.log.level);
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    match rt.block_on(crate::service::run(config, sandbox, cancel)) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("tokdrop: {e}");
+            EXIT_FAILED
+        }
+    }
+}
+
+fn sandbox_command(listen: &str) -> u8 {
+    let addr: std::net::SocketAddr = match listen.parse() {
+        Ok(a) => a,
+        Err(_) => {
+            eprintln!(
+                "tokdrop: --listen '{listen}' is not an address with a port\n  help: e.g. 127.0.0.1:9443"
+            );
+            return EXIT_USAGE;
+        }
+    };
+    init_logging("info");
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let stop = cancel.clone();
+    rt.spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop.cancel();
+    });
+    match rt.block_on(crate::sandbox::run(
+        addr,
+        crate::sandbox::SandboxConfig::default(),
+        cancel,
+    )) {
+        Ok(()) => EXIT_OK,
         Err(e) => {
             eprintln!("tokdrop: {e}");
             EXIT_FAILED

@@ -277,10 +277,10 @@ impl Intake {
                 }
                 let inspection = check::inspect(w, &item);
                 if let Some(at) = inspection.spec.as_ref().and_then(|s| s.not_before)
-                    && at > jiff::Timestamp::now()
+                    && at > crate::outcome::now()
                 {
                     self.board.wait(key, format!("scheduled: waits until {at}"));
-                    let wait = at.duration_since(jiff::Timestamp::now()).unsigned_abs();
+                    let wait = at.duration_since(crate::outcome::now()).unsigned_abs();
                     self.timers.push(Reverse((now + wait, key.to_path_buf())));
                     return;
                 }
@@ -297,7 +297,7 @@ impl Intake {
         let c = Candidate {
             watch_index: wi,
             item,
-            completed_at: jiff::Timestamp::now(),
+            completed_at: crate::outcome::now(),
             verdict,
         };
         if self.out.send(c).await.is_err() {

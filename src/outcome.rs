@@ -114,3 +114,9 @@ pub struct ItemResult {
     /// The journal id, to tie a result to log lines.
     pub id: String,
 }
+
+/// Now, to the second: result files and the ledger show times people read.
+pub fn now() -> jiff::Timestamp {
+    let t = jiff::Timestamp::now();
+    t.round(jiff::Unit::Second).unwrap_or(t)
+}

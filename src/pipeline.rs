@@ -136,7 +136,7 @@ pub fn base_result(record: &Record, status: Status) -> ItemResult {
         fetched: None,
         queued_at: record.queued_at,
         started_at: record.started_at,
-        finished_at: jiff::Timestamp::now(),
+        finished_at: crate::outcome::now(),
         error: None,
         id: record.id.clone(),
     }
@@ -295,7 +295,7 @@ async fn worker(
         } = q;
         shared.board.unwait(&record.paths[0].original);
         if record.started_at.is_none() {
-            record.started_at = Some(jiff::Timestamp::now());
+            record.started_at = Some(crate::outcome::now());
         }
         shared.board.fly(InFlight {
             id: record.id.clone(),
@@ -314,19 +314,62 @@ async fn worker(
             shared.journal.clone(),
             shared.board.clone(),
         );
-        let attempt = publisher.publish(&mut job).await;
-        shared.board.land(&job.record.account);
-        match attempt {
-            Attempt::Done(outcome) => {
-                let result = result_of(&job, *outcome);
-                shared.conclude(job.record, result);
+        loop {
+            let attempt = publisher.publish(&mut job).await;
+            match attempt {
+                Attempt::Done(outcome) => {
+                    shared.board.land(&job.record.account);
+                    shared.board.pause(&job.record.account, None);
+                    let result = result_of(&job, *outcome);
+                    shared.conclude(job.record, result);
+                    break;
+                }
+                Attempt::Later { reason } => {
+                    shared.emit(Event::Deferred {
+                        item: job.record.item.clone(),
+                        reason: reason.clone(),
+                    });
+                    if cancel.is_cancelled() {
+                        tracing::info!(item = %job.record.item, "{reason}; it resumes at the next start");
+                        shared.board.land(&job.record.account);
+                        return;
+                    }
+                    tracing::warn!(account = %job.record.account, item = %job.record.item, "{reason}");
+                    shared.board.pause(&job.record.account, Some(reason));
+                    if !wait_for_recheck(&shared, &job.record.account, &cancel).await {
+                        shared.board.land(&job.record.account);
+                        return;
+                    }
+                    tracing::info!(account = %job.record.account, "re-checking the paused account");
+                }
             }
-            Attempt::Later { reason } => {
-                tracing::info!(item = %job.record.item, "{reason}; the item stays queued for the next start");
-                shared.emit(Event::Deferred {
-                    item: job.record.item.clone(),
-                    reason,
-                });
+        }
+    }
+}
+
+/// How long a paused account waits before the next try (SPEC §4: at least every 15 minutes).
+pub const PAUSE_RECHECK: Duration = Duration::from_secs(15 * 60);
+
+/// Waits until the account should be tried again: the re-check interval passed, or its token
+/// file changed (`tokdrop auth login` ran). Returns false when the service is stopping.
+async fn wait_for_recheck(shared: &Shared, account: &str, cancel: &CancellationToken) -> bool {
+    let token_file = shared
+        .config
+        .state_dir
+        .join("tokens")
+        .join(format!("{account}.json"));
+    let stamp = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let before = stamp(&token_file);
+    let deadline = tokio::time::Instant::now() + PAUSE_RECHECK;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return false,
+            () = tokio::time::sleep_until(deadline) => return true,
+            () = tokio::time::sleep(Duration::from_secs(2)) => {
+                if stamp(&token_file) != before {
+                    tracing::info!(account, "a new login was stored");
+                    return true;
+                }
             }
         }
     }

@@ -4,6 +4,9 @@
 //! a restart resumes by `publish_id` and never posts twice. The pipeline runs one job at a time
 //! per account.
 
+pub mod cadence;
+pub mod tiktok;
+
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -55,6 +58,12 @@ impl Job {
             transfer: transfer.to_string(),
         };
         self.journal.advance(&mut self.record, stage)
+    }
+
+    /// Journals that the init was answered with an error that created nothing: the item is
+    /// back to "claimed" and may be sent again.
+    pub fn init_refused(&mut self) -> Result<(), JournalError> {
+        self.journal.advance(&mut self.record, Stage::Claimed)
     }
 
     /// Journals the publish_id TikTok returned. Call it before anything else happens.

@@ -16,6 +16,7 @@ mod sandbox_posting;
 mod sandbox_pull;
 mod sandbox_tokens;
 mod serve;
+mod service;
 mod tiktok_canary;
 mod tiktok_client;
 mod tiktok_mock;

@@ -1,0 +1,230 @@
+//! `tokdrop run`: builds every component from the config and runs them until SIGINT/SIGTERM —
+//! the HTTPS media server, the TikTok client and token manager (or, with `--sandbox`, the
+//! built-in emulator with a self-signed certificate and a token for every account), the
+//! publisher and the folder pipeline. Owns the cancellation token; SIGHUP reloads TLS files.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Listen, SecretSource, Tls};
+use crate::journal::Journal;
+use crate::pipeline::{self, Shared};
+use crate::publish::tiktok::TikTokPublisher;
+use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::serve::{self, Registry, ServeConfig, Server, TlsSource};
+use crate::status::Board;
+use crate::tiktok::Secret;
+use crate::tiktok::client::{Client, ClientConfig};
+use crate::tiktok::token_store::TokenStore;
+use crate::tiktok::tokens::TokenManager;
+
+/// Name of the self-signed certificate written into `state_dir` (clients trust it).
+pub const SELF_SIGNED_PEM: &str = "sandbox-ca.pem";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Serve(#[from] serve::ServeError),
+    #[error(transparent)]
+    Pipeline(#[from] pipeline::PipelineError),
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+    #[error("the built-in TikTok emulator cannot start: {0}")]
+    Sandbox(String),
+    #[error(
+        "cannot read the client secret from {path}: {source}\n  help: put the secret in that file (mode 0600), or set TOKDROP_CLIENT_SECRET"
+    )]
+    Secret {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "TOKDROP_CLIENT_SECRET is empty or not set\n  help: set it, or configure tiktok.client_secret_file"
+    )]
+    SecretEnv,
+    #[error("cannot set up the TikTok client: {0}")]
+    Client(String),
+    #[error("cannot create the state folder {path}: {source}")]
+    State {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Reads the client secret from where the config says.
+pub fn client_secret(config: &Config) -> Result<Secret, ServiceError> {
+    match &config.tiktok.client_secret {
+        SecretSource::File(path) => std::fs::read_to_string(path)
+            .map(|s| Secret::new(s.trim().to_string()))
+            .map_err(|source| ServiceError::Secret {
+                path: path.clone(),
+                source,
+            }),
+        SecretSource::Env => match std::env::var(crate::config::SECRET_ENV) {
+            Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim().to_string())),
+            _ => Err(ServiceError::SecretEnv),
+        },
+    }
+}
+
+fn serve_config(config: &Config, sandbox: bool) -> ServeConfig {
+    let listen = match config.server.listen {
+        Listen::Addr(a) => serve::Listen::Addr(a),
+        Listen::Systemd => serve::Listen::Systemd,
+    };
+    let mut sc = ServeConfig::new(listen);
+    let self_signed = || {
+        let mut hostnames = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        if let Some(h) = config.server.public_url.host_str() {
+            hostnames.insert(0, h.to_string());
+        }
+        TlsSource::SelfSigned {
+            hostnames,
+            write_pem_to: config.state_dir.join(SELF_SIGNED_PEM),
+        }
+    };
+    sc.tls = match &config.server.tls {
+        _ if sandbox => Some(self_signed()),
+        Some(Tls::Files { cert, key }) => Some(TlsSource::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        Some(Tls::SelfSigned) => Some(self_signed()),
+        None => None,
+    };
+    sc.verification_dir = config.server.verification_dir.clone();
+    sc
+}
+
+/// Runs the service until a stop signal or `cancel`.
+pub async fn run(
+    config: Config,
+    sandbox: bool,
+    cancel: CancellationToken,
+) -> Result<(), ServiceError> {
+    std::fs::create_dir_all(&config.state_dir).map_err(|source| ServiceError::State {
+        path: config.state_dir.clone(),
+        source,
+    })?;
+    let server = Server::bind(serve_config(&config, sandbox)).await?;
+    tracing::info!(addr = %server.local_addr(), public_url = %config.server.public_url, "media server listening");
+    let registry = Registry::new(config.server.link_ttl);
+    let store = TokenStore::new(config.state_dir.join("tokens"));
+    let (client, emulator) = if sandbox {
+        start_sandbox(&config).await?
+    } else {
+        let mut cc = ClientConfig::new(
+            config.tiktok.api_base.as_str().trim_end_matches('/'),
+            config.tiktok.client_key.clone(),
+            client_secret(&config)?,
+        );
+        cc.extra_ca_pem = config.tiktok.ca_file.clone();
+        (
+            Client::new(cc).map_err(|e| ServiceError::Client(e.to_string()))?,
+            None,
+        )
+    };
+    let tokens = TokenManager::new(client, store);
+    if let Some(emu) = &emulator {
+        for account in config.accounts() {
+            let grant = emu
+                .issue_token(None)
+                .map_err(|e| ServiceError::Sandbox(e.to_string()))?;
+            tokens
+                .store_grant(account, &grant)
+                .await
+                .map_err(|e| ServiceError::Sandbox(e.to_string()))?;
+        }
+    }
+    let publisher = Arc::new(TikTokPublisher {
+        tokens,
+        registry: registry.clone(),
+        public_url: config.server.public_url.clone(),
+        transfer: config.tiktok.transfer,
+        publish_timeout: config.tiktok.publish_timeout,
+        cancel: cancel.clone(),
+    });
+    let tls = server.tls_handle();
+    let server_task = tokio::spawn(server.run(registry, cancel.clone()));
+    if let Some(tls) = tls {
+        tokio::spawn(tls.reload_on_sighup(cancel.clone()));
+    }
+    tokio::spawn(stop_on_signal(cancel.clone()));
+    let config = Arc::new(config);
+    let journal = Journal::open(&config.state_dir)?;
+    let (events, _) = broadcast::channel(1024);
+    let shared = Shared {
+        config: config.clone(),
+        journal,
+        board: Board::default(),
+        events,
+    };
+    tracing::info!(folders = config.watch.len(), sandbox, "tokdrop is running");
+    let result = pipeline::run(shared, Arc::new(publisher), cancel.clone()).await;
+    cancel.cancel();
+    match tokio::time::timeout(Duration::from_secs(15), server_task).await {
+        Ok(Ok(Err(e))) => tracing::warn!("media server: {e}"),
+        Err(_) => tracing::warn!("the media server did not stop in time"),
+        _ => {}
+    }
+    if let Some(emu) = emulator {
+        emu.shutdown().await;
+    }
+    tracing::info!("tokdrop stopped");
+    result.map_err(Into::into)
+}
+
+/// Starts the emulator trusting our self-signed certificate, and a client pointed at it.
+async fn start_sandbox(
+    config: &Config,
+) -> Result<(Client, Option<crate::sandbox::SandboxHandle>), ServiceError> {
+    let pem = config.state_dir.join(SELF_SIGNED_PEM);
+    let sc = SandboxConfig {
+        client_key: config.tiktok.client_key.clone(),
+        verified_url_prefixes: vec![config.server.public_url.to_string()],
+        extra_ca_file: Some(pem),
+        ..Default::default()
+    };
+    let secret = sc.client_secret.clone();
+    let emu = Sandbox::start(sc)
+        .await
+        .map_err(|e| ServiceError::Sandbox(e.to_string()))?;
+    tracing::info!(
+        api = emu.base_url(),
+        "sandbox: the built-in TikTok emulator is listening; nothing reaches the real TikTok"
+    );
+    let cc = ClientConfig::new(
+        emu.base_url().to_string(),
+        config.tiktok.client_key.clone(),
+        Secret::new(secret),
+    );
+    let client = Client::new(cc).map_err(|e| ServiceError::Client(e.to_string()))?;
+    Ok((client, Some(emu)))
+}
+
+/// SIGINT and SIGTERM stop the service gracefully.
+async fn stop_on_signal(cancel: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot listen for stop signals");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping after the item in flight reaches a safe point"),
+        _ = int.recv() => tracing::info!("SIGINT: stopping after the item in flight reaches a safe point"),
+        () = cancel.cancelled() => {}
+    }
+    cancel.cancel();
+}
+
+/// The path of the self-signed certificate for `state_dir`.
+pub fn self_signed_pem(state_dir: &Path) -> std::path::PathBuf {
+    state_dir.join(SELF_SIGNED_PEM)
+}

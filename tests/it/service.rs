@@ -1,0 +1,339 @@
+//! `tokdrop run` end to end: the real binary, with the built-in emulator standing in for
+//! TikTok (started here, in the test, so faults can be injected and calls counted). Items go
+//! from the inbox to done/ or failed/ with the result files a user reads.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokdrop::sandbox::{Fault, Sandbox, SandboxConfig, SandboxEndpoint, SandboxHandle};
+use tokdrop::tiktok::token_store::TokenStore;
+use tokdrop::tiktok::tokens::TokenManager;
+
+use crate::harness::Dir;
+
+/// The running binary, its log lines, and the emulator it talks to.
+struct Running {
+    d: Dir,
+    emu: SandboxHandle,
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+async fn start(extra_watch: &str, tune: impl FnOnce(&mut SandboxConfig)) -> Running {
+    let d = Dir::empty();
+    let port = free_port();
+    let public = format!("https://localhost:{port}/");
+    let mut sc = SandboxConfig {
+        verified_url_prefixes: vec![public.clone()],
+        extra_ca_file: Some(d.path("state/sandbox-ca.pem")),
+        processing_delay_ms: 50,
+        ..Default::default()
+    };
+    tune(&mut sc);
+    let (key, secret) = (sc.client_key.clone(), sc.client_secret.clone());
+    let emu = Sandbox::start(sc).await.expect("emulator");
+    d.write("secret", &secret);
+    d.write(
+        "watch.yaml",
+        &format!(
+            "state_dir: ./state
+server: {{listen: 127.0.0.1:{port}, public_url: {public}, tls: {{self_signed: true}}}}
+tiktok: {{client_key: {key}, client_secret_file: ./secret, api_base: {api}, auth_base: {api}}}
+watch:
+  - path: ./inbox
+    mode: direct
+    done_dir: ./done
+    failed_dir: ./failed
+    settle: 100ms
+    defaults: {{privacy_level: SELF_ONLY}}
+{extra_watch}",
+            api = emu.base_url()
+        ),
+    );
+    fs::create_dir_all(d.path("drafts")).expect("drafts");
+    login(&d, &emu).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tokdrop"))
+        .args(["run", "--config", "watch.yaml"])
+        .current_dir(d.tmp.path())
+        .env("RUST_LOG", "info,tokdrop::access=warn")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start tokdrop");
+    let (tx, lines) = mpsc::channel();
+    let stderr = child.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let r = Running {
+        d,
+        emu,
+        child,
+        lines,
+    };
+    r.wait_line("tokdrop is running", 30);
+    r
+}
+
+/// Stores a fresh sandbox login for the `default` account, as `tokdrop auth login` would.
+async fn login(d: &Dir, emu: &SandboxHandle) {
+    let grant = emu.issue_token(None).expect("token");
+    let client = tokdrop::tiktok::client::Client::new(tokdrop::tiktok::client::ClientConfig::new(
+        emu.base_url().to_string(),
+        emu.config().client_key,
+        tokdrop::tiktok::Secret::new(emu.config().client_secret),
+    ))
+    .expect("client");
+    let tokens = TokenManager::new(client, TokenStore::new(d.path("state/tokens")));
+    tokens.store_grant("default", &grant).await.expect("store");
+}
+
+impl Running {
+    /// Waits for a log line containing `needle`; returns it.
+    fn wait_line(&self, needle: &str, secs: u64) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return l,
+                Ok(_) => {}
+                Err(_) => panic!("no log line with {needle:?} within {secs}s"),
+            }
+        }
+    }
+
+    /// Waits until `item` finished; returns its result file's text.
+    fn finished(&self, item: &str, secs: u64) -> String {
+        let line = self.wait_line(&format!("finished item={item} "), secs);
+        let path = line.split("result=").nth(1).expect("result path").trim();
+        fs::read_to_string(path).expect("result file")
+    }
+
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        let status = self.child.wait().expect("exit");
+        assert!(status.success(), "tokdrop exits 0 on SIGTERM: {status:?}");
+    }
+}
+
+fn sha256_hex(p: &std::path::Path) -> String {
+    hex::encode(Sha256::digest(fs::read(p).expect("read")))
+}
+
+/// Every kind of item through the real service: direct video, inbox video, single photo, photo
+/// set with a cover, an invalid sidecar and a post TikTok fails — the queue goes on, each post
+/// is initialized once, and TikTok received exactly the bytes of the files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_item_kind_end_to_end() {
+    let inbox = "  - path: ./drafts\n    mode: inbox\n    done_dir: ./done\n    failed_dir: ./failed\n    settle: 100ms\n";
+    let r = start(inbox, |c| c.fail_next_posts = vec![]).await;
+    let d = &r.d;
+    d.copy_sample("h264_faststart.mp4", "outside/clip.mp4");
+    d.write(
+        "outside/clip.yaml",
+        "title: \"Direct #one\"\nprivacy_level: SELF_ONLY\n",
+    );
+    fs::rename(d.path("outside/clip.yaml"), d.path("inbox/clip.yaml")).expect("mv");
+    fs::rename(d.path("outside/clip.mp4"), d.path("inbox/clip.mp4")).expect("mv");
+    let text = r.finished("clip.mp4", 60);
+    assert!(text.contains("status: published"), "{text}");
+    assert!(text.contains("transfer: pull"), "{text}");
+    assert!(text.contains("publish_id: v_pub_url~"), "{text}");
+    assert!(text.contains("bytes: 4340\n  of_bytes: 4340"), "{text}");
+
+    d.copy_sample("vp9.webm", "drafts/draft.webm");
+    let text = r.finished("draft.webm", 60);
+    assert!(
+        text.contains("status: sent_to_inbox") && text.contains("mode: inbox"),
+        "{text}"
+    );
+
+    d.copy_sample("photo.jpg", "inbox/pic.jpg");
+    let text = r.finished("pic.jpg", 60);
+    assert!(text.contains("status: published"), "{text}");
+
+    for n in ["1.jpg", "2.jpg", "3.jpg"] {
+        d.copy_sample("photo.jpg", &format!("outside/trip/{n}"));
+    }
+    d.write("outside/trip/post.yaml", "title: Trip\ncover_index: 2\n");
+    fs::rename(d.path("outside/trip"), d.path("inbox/trip")).expect("mv");
+    let text = r.finished("trip", 60);
+    assert!(text.contains("status: published"), "{text}");
+
+    d.write("outside/bad.yaml", "privacy_level: SELF\n");
+    d.copy_sample("photo.jpg", "outside/bad.jpg");
+    fs::rename(d.path("outside/bad.yaml"), d.path("inbox/bad.yaml")).expect("mv");
+    fs::rename(d.path("outside/bad.jpg"), d.path("inbox/bad.jpg")).expect("mv");
+    let text = r.finished("bad.jpg", 60);
+    assert!(
+        text.contains("status: invalid") && text.contains("did you mean 'SELF_ONLY'?"),
+        "{text}"
+    );
+
+    r.emu
+        .set(|c| c.fail_next_posts = vec!["picture_size_check_failed".into()]);
+    d.copy_sample("photo.jpg", "inbox/big.jpg");
+    let text = r.finished("big.jpg", 60);
+    assert!(
+        text.contains("status: failed") && text.contains("code: picture_size_check_failed"),
+        "{text}"
+    );
+    d.copy_sample("photo.jpg", "inbox/after.jpg");
+    let text = r.finished("after.jpg", 60);
+    assert!(
+        text.contains("status: published"),
+        "the queue goes on after a failure: {text}"
+    );
+
+    let calls = r.emu.calls();
+    let created: Vec<_> = calls.inits.iter().filter(|i| i.code == "ok").collect();
+    assert_eq!(created.len(), 6, "one accepted init per valid item");
+    let trip = created
+        .iter()
+        .find(|i| {
+            i.body["source_info"]["photo_images"]
+                .as_array()
+                .is_some_and(|a| a.len() == 3)
+        })
+        .expect("trip init");
+    assert_eq!(trip.body["source_info"]["photo_cover_index"], 2);
+    let clip_sha = sha256_hex(&d.path("done/clip.mp4"));
+    assert!(
+        calls
+            .downloads
+            .iter()
+            .any(|dl| dl.sha256.as_deref() == Some(clip_sha.as_str())),
+        "TikTok got the exact bytes"
+    );
+    assert!(
+        fs::read_dir(d.path("inbox"))
+            .expect("inbox")
+            .flatten()
+            .all(|e| e.file_name() == ".tokdrop")
+    );
+    r.stop();
+}
+
+/// 500s and a 429 on init are retried and the item is still published with one created post;
+/// an init whose answer is lost after TikTok created the post ends `unknown` and is never sent
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_faults_and_lost_answers() {
+    let r = start("", |c| {
+        c.faults = vec![
+            Fault {
+                endpoint: SandboxEndpoint::ContentInit,
+                http_status: 500,
+                code: Some("internal_error".into()),
+                message: None,
+                times: 2,
+                drop_connection: false,
+                take_effect: false,
+            },
+            Fault {
+                endpoint: SandboxEndpoint::StatusFetch,
+                http_status: 503,
+                code: None,
+                message: None,
+                times: 1,
+                drop_connection: false,
+                take_effect: false,
+            },
+        ];
+    })
+    .await;
+    r.d.copy_sample("photo.jpg", "inbox/retry.jpg");
+    let text = r.finished("retry.jpg", 90);
+    assert!(text.contains("status: published"), "{text}");
+    let calls = r.emu.calls();
+    assert_eq!(calls.inits.iter().filter(|i| i.code == "ok").count(), 1);
+    assert_eq!(calls.posts.len(), 1, "exactly one post exists");
+
+    r.emu.set(|c| {
+        c.faults = vec![Fault {
+            endpoint: SandboxEndpoint::ContentInit,
+            http_status: 200,
+            code: None,
+            message: None,
+            times: 1,
+            drop_connection: true,
+            take_effect: true,
+        }];
+    });
+    r.d.copy_sample("photo.jpg", "inbox/lost.jpg");
+    let text = r.finished("lost.jpg", 90);
+    assert!(
+        text.contains("status: unknown") && text.contains("stage: init"),
+        "{text}"
+    );
+    assert!(
+        text.contains("look at the creator's TikTok profile"),
+        "{text}"
+    );
+    assert!(r.d.path("failed/lost.jpg").exists());
+    assert_eq!(
+        r.emu.calls().posts.len(),
+        2,
+        "the lost init was not sent again"
+    );
+    r.stop();
+}
+
+/// A rejected refresh token pauses the account (the item waits, nothing fails); a new login
+/// resumes it without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn needs_login_pauses_and_a_new_login_resumes() {
+    let r = start("", |_| {}).await;
+    r.emu
+        .control(
+            serde_json::from_value(
+                serde_json::json!({"expire_access_tokens": true, "revoke_refresh_tokens": true}),
+            )
+            .expect("control"),
+        )
+        .expect("control");
+    r.d.copy_sample("photo.jpg", "inbox/wait.jpg");
+    r.wait_line("paused: needs login", 60);
+    // status.json follows the service within a fraction of a second.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = r.d.run(&["status"]);
+        if status
+            .stdout
+            .contains("paused (default): paused: needs login — run `tokdrop auth login`")
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "status never showed the pause:\n{}",
+            status.stdout
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!r.d.path("failed/wait.jpg").exists());
+    login(&r.d, &r.emu).await;
+    let text = r.finished("wait.jpg", 60);
+    assert!(text.contains("status: published"), "{text}");
+    r.stop();
+}
