@@ -19,13 +19,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let code = match cli.command {
         Command::Check(args) => check_command(cli.config.as_deref(), &args),
         Command::Run { sandbox } => run_command(cli.config.as_deref(), sandbox),
-        Command::Auth(AuthCommand::Login { .. }) => {
-            not_yet("tokdrop auth login", "the TikTok client")
-        }
-        Command::Auth(AuthCommand::Status) => not_yet("tokdrop auth status", "the TikTok client"),
-        Command::Auth(AuthCommand::Logout { .. }) => {
-            not_yet("tokdrop auth logout", "the TikTok client")
-        }
+        Command::Auth(cmd) => auth_command(cli.config.as_deref(), cmd),
         Command::Status { json } => status_command(cli.config.as_deref(), json),
         Command::Results {
             failed,
@@ -35,14 +29,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Sandbox { listen } => sandbox_command(&listen),
     };
     ExitCode::from(code)
-}
-
-/// Commands whose implementation has not landed yet say so plainly and exit 2.
-fn not_yet(command: &str, part: &str) -> u8 {
-    eprintln!(
-        "{command} is not available yet in this version of tokdrop: it arrives with {part}.\n  help: 'tokdrop check' works today and validates your config and items without publishing"
-    );
-    EXIT_USAGE
 }
 
 fn load_config(explicit: Option<&std::path::Path>) -> Result<Config, ConfigError> {
@@ -305,4 +291,27 @@ fn sandbox_command(listen: &str) -> u8 {
             EXIT_FAILED
         }
     }
+}
+
+fn auth_command(explicit: Option<&std::path::Path>, cmd: AuthCommand) -> u8 {
+    let config = match config_or_exit(explicit) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    init_logging("warn");
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async {
+        match cmd {
+            AuthCommand::Login { account, no_listen } => {
+                crate::auth::login(&config, &account, no_listen).await
+            }
+            AuthCommand::Status => crate::auth::status(&config).await,
+            AuthCommand::Logout { account, force } => {
+                crate::auth::logout(&config, &account, force).await
+            }
+        }
+    })
 }

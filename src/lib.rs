@@ -25,6 +25,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod app;
+pub mod auth;
 pub mod check;
 pub mod claim;
 pub mod cli;

@@ -241,22 +241,6 @@ fn config_lookup_and_not_found() {
     );
 }
 
-/// Commands of later milestones say they are not available and exit 2 instead of pretending.
-#[test]
-fn unavailable_commands_exit_2() {
-    let d = Dir::new("direct");
-    for args in [vec!["run"], vec!["sandbox"], vec!["auth", "login"]] {
-        let out = d.run(&args);
-        assert_eq!(out.code, 2, "{args:?}");
-        assert!(
-            out.stderr
-                .contains("is not available yet in this version of tokdrop"),
-            "{args:?}: {}",
-            out.stderr
-        );
-    }
-}
-
 /// The example config shipped with the repository is valid as-is.
 #[test]
 fn example_config_is_valid() {
