@@ -22,3 +22,4 @@ mod tiktok_canary;
 mod tiktok_client;
 mod tiktok_mock;
 mod tiktok_tokens;
+mod writer;
