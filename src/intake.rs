@@ -83,8 +83,7 @@ impl Intake {
         watcher: FolderWatcher,
         cancel: CancellationToken,
     ) {
-        self.rescan().await;
-        self.starting = false;
+        self.rescan_at_start().await;
         let mut rescan = tokio::time::interval_at(Instant::now() + RESCAN_EVERY, RESCAN_EVERY);
         loop {
             let next = self.timers.peek().map(|Reverse((t, _))| *t);
@@ -171,6 +170,13 @@ impl Intake {
             self.board.unwait(top);
         }
         owners
+    }
+
+    /// The first listing after start: files older than `settle` count as quiet already.
+    pub async fn rescan_at_start(&mut self) {
+        self.starting = true;
+        self.rescan().await;
+        self.starting = false;
     }
 
     /// Lists every watched folder and evaluates every item found.
