@@ -337,3 +337,141 @@ async fn needs_login_pauses_and_a_new_login_resumes() {
     assert!(text.contains("status: published"), "{text}");
     r.stop();
 }
+
+/// Under `transfer: auto`, a video whose pull fails is sent once more by FILE_UPLOAD; the
+/// result says so and lists the pull attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_pull_falls_back_to_upload() {
+    let r = start("", |c| c.fail_next_pulls = 1).await;
+    r.d.copy_sample("h264_faststart.mp4", "outside/v.mp4");
+    r.d.write("outside/v.yaml", "title: fallback\n");
+    fs::rename(r.d.path("outside/v.yaml"), r.d.path("inbox/v.yaml")).expect("mv");
+    fs::rename(r.d.path("outside/v.mp4"), r.d.path("inbox/v.mp4")).expect("mv");
+    let text = r.finished("v.mp4", 90);
+    assert!(
+        text.contains("status: published") && text.contains("transfer: upload"),
+        "{text}"
+    );
+    assert!(
+        text.contains("previous_attempts:\n- publish_id: v_pub_url~")
+            && text.contains("fail_reason: video_pull_failed"),
+        "{text}"
+    );
+    let calls = r.emu.calls();
+    assert_eq!(calls.posts.len(), 2, "one pull attempt, one upload");
+    assert!(
+        !calls.uploads.is_empty(),
+        "the video was uploaded in chunks"
+    );
+    r.stop();
+}
+
+/// An access token that stops working while a post is being followed is refreshed once and the
+/// polling goes on to the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_refresh_during_a_long_poll() {
+    let r = start("", |c| c.processing_delay_ms = 7000).await;
+    r.d.copy_sample("photo.jpg", "inbox/slow.jpg");
+    r.wait_line("init accepted item=slow.jpg", 60);
+    let refreshes_before = r.emu.calls().of(SandboxEndpoint::Token).len();
+    r.emu
+        .control(
+            serde_json::from_value(serde_json::json!({"expire_access_tokens": true}))
+                .expect("control"),
+        )
+        .expect("control");
+    let text = r.finished("slow.jpg", 90);
+    assert!(text.contains("status: published"), "{text}");
+    assert!(
+        r.emu.calls().of(SandboxEndpoint::Token).len() > refreshes_before,
+        "the token was refreshed mid-poll"
+    );
+    r.stop();
+}
+
+impl Running {
+    fn kill9(mut self) -> (Dir, SandboxHandle) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+        (self.d, self.emu)
+    }
+
+    /// Starts the binary again on the same folder and emulator.
+    fn restart(d: Dir, emu: SandboxHandle) -> Running {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tokdrop"))
+            .args(["run", "--config", "watch.yaml"])
+            .current_dir(d.tmp.path())
+            .env("RUST_LOG", "info,tokdrop::access=warn")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("restart tokdrop");
+        let (tx, lines) = mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            d,
+            emu,
+            child,
+            lines,
+        }
+    }
+}
+
+/// kill -9 of the real binary at claim, after init (during pull/processing), and after
+/// finishing: after a restart every file is in done/ or failed/ exactly once and TikTok saw at
+/// most one post per item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_matrix_with_the_real_binary() {
+    for (trigger, item) in [
+        ("claimed item=a.jpg", "a.jpg"),
+        ("init accepted item=b.jpg", "b.jpg"),
+        ("finished item=c.jpg", "c.jpg"),
+    ] {
+        let r = start("", |c| c.processing_delay_ms = 3000).await;
+        r.d.copy_sample("photo.jpg", &format!("inbox/{item}"));
+        r.wait_line(trigger, 60);
+        let (d, emu) = r.kill9();
+        let r = Running::restart(d, emu);
+        r.wait_line("tokdrop is running", 30);
+        if !trigger.starts_with("finished") {
+            let text = r.finished(item, 90);
+            // Killed right after the init, TikTok may not have fetched the file before the
+            // server went down: the post then fails honestly as a failed pull (no re-post).
+            let pull_lost = trigger.starts_with("init") && text.contains("code: photo_pull_failed");
+            assert!(
+                text.contains("status: published") || pull_lost,
+                "{trigger}: {text}"
+            );
+        }
+        let places: Vec<_> = ["done", "failed"]
+            .iter()
+            .map(|f| r.d.path(f).join(item))
+            .filter(|p| p.exists())
+            .collect();
+        assert_eq!(
+            places.len(),
+            1,
+            "{trigger}: {item} must be in done/ or failed/ exactly once"
+        );
+        assert!(
+            r.emu.calls().posts.len() <= 1,
+            "{trigger}: at most one post per item"
+        );
+        assert_eq!(
+            fs::read_to_string(r.d.path("state/ledger.jsonl"))
+                .expect("ledger")
+                .lines()
+                .count(),
+            1,
+            "{trigger}"
+        );
+        r.stop();
+    }
+}
