@@ -243,7 +243,13 @@ fn run_command(explicit: Option<&std::path::Path>, sandbox: bool) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    init_logging(&config.log.level);
+    let _log = match crate::logging::init(&crate::logging::LogSettings::from(&config.log)) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("tokdrop: {e}");
+            return EXIT_USAGE;
+        }
+    };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,

@@ -27,6 +27,8 @@ use crate::watch;
 /// What happened, for tests and the systemd status line.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
+    /// The folders are watched and the journal is replayed: the service is ready.
+    Started,
     Claimed {
         id: String,
         item: String,
@@ -183,6 +185,7 @@ pub async fn run(
     let (hint_tx, hint_rx) = mpsc::channel(4096);
     let folders: Vec<PathBuf> = shared.config.watch.iter().map(|w| w.path.clone()).collect();
     let watcher = watch::watch(&folders, hint_tx)?;
+    shared.emit(Event::Started);
     let (cand_tx, mut cand_rx) = mpsc::channel(256);
     let intake = Intake::new(shared.config.clone(), shared.board.clone(), cand_tx);
     let intake_task = tokio::spawn(intake.run(hint_rx, watcher, cancel.clone()));
@@ -304,7 +307,13 @@ async fn worker(
             stage: record.stage.name().to_string(),
             publish_id: None,
             bytes_fetched: None,
-            bytes_total: None,
+            bytes_total: Some(
+                media
+                    .iter()
+                    .filter_map(|p| std::fs::metadata(p).ok())
+                    .map(|m| m.len())
+                    .sum(),
+            ),
             started_at: record.started_at.unwrap_or_else(jiff::Timestamp::now),
         });
         let mut job = Job::new(
@@ -556,6 +565,7 @@ fn requeue(
 
 /// Keeps `status.json` current, at most a few writes per second.
 async fn write_status(shared: Shared, cancel: CancellationToken) {
+    let mut changes = shared.board.subscribe();
     loop {
         let snap = shared.board.snapshot();
         if let Err(e) = status::write(&shared.config.state_dir, &snap) {
@@ -563,7 +573,7 @@ async fn write_status(shared: Shared, cancel: CancellationToken) {
         }
         tokio::select! {
             () = cancel.cancelled() => return,
-            () = shared.board.changed() => {}
+            r = changes.changed() => if r.is_err() { return },
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -17,6 +17,7 @@ use crate::publish::tiktok::TikTokPublisher;
 use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::serve::{self, Registry, ServeConfig, Server, TlsSource};
 use crate::status::Board;
+use crate::systemd::Notifier;
 use crate::tiktok::Secret;
 use crate::tiktok::client::{Client, ClientConfig};
 use crate::tiktok::token_store::TokenStore;
@@ -148,21 +149,30 @@ pub async fn run(
         publish_timeout: config.tiktok.publish_timeout,
         cancel: cancel.clone(),
     });
+    let notifier = Notifier::from_env().unwrap_or_else(|e| {
+        tracing::warn!("NOTIFY_SOCKET is set but unusable ({e}); not talking to systemd");
+        Notifier::disabled()
+    });
     let tls = server.tls_handle();
     let server_task = tokio::spawn(server.run(registry, cancel.clone()));
-    if let Some(tls) = tls {
-        tokio::spawn(tls.reload_on_sighup(cancel.clone()));
-    }
-    tokio::spawn(stop_on_signal(cancel.clone()));
+    tokio::spawn(on_sighup(tls, notifier.clone(), cancel.clone()));
+    tokio::spawn(stop_on_signal(cancel.clone(), notifier.clone()));
     let config = Arc::new(config);
     let journal = Journal::open(&config.state_dir)?;
-    let (events, _) = broadcast::channel(1024);
+    let (events, events_rx) = broadcast::channel(1024);
+    let board = Board::default();
     let shared = Shared {
         config: config.clone(),
         journal,
-        board: Board::default(),
+        board: board.clone(),
         events,
     };
+    tokio::spawn(talk_to_systemd(
+        notifier.clone(),
+        board,
+        events_rx,
+        cancel.clone(),
+    ));
     tracing::info!(folders = config.watch.len(), sandbox, "tokdrop is running");
     let result = pipeline::run(shared, Arc::new(publisher), cancel.clone()).await;
     cancel.cancel();
@@ -206,8 +216,90 @@ async fn start_sandbox(
     Ok((client, Some(emu)))
 }
 
+/// READY once the folders are watched, STATUS on every change, WATCHDOG while the runtime runs.
+async fn talk_to_systemd(
+    notifier: Notifier,
+    board: Board,
+    mut events: broadcast::Receiver<pipeline::Event>,
+    cancel: CancellationToken,
+) {
+    if !notifier.is_enabled() {
+        return;
+    }
+    loop {
+        match events.recv().await {
+            Ok(pipeline::Event::Started) => break,
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+    let mut changes = board.subscribe();
+    notifier.ready();
+    notifier.status(&status_line(&board.snapshot()));
+    let mut watchdog = notifier.watchdog_interval().map(tokio::time::interval);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            r = changes.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                notifier.status(&status_line(&board.snapshot()));
+            }
+            _ = async { match watchdog.as_mut() { Some(w) => w.tick().await, None => std::future::pending().await } } => notifier.watchdog(),
+        }
+    }
+}
+
+/// The one-line `STATUS=` text: what is being published, paused accounts, the queue.
+pub fn status_line(s: &crate::status::Snapshot) -> String {
+    let mut parts = Vec::new();
+    for f in &s.in_flight {
+        parts.push(format!("publishing {}: {}", f.item, f.stage));
+    }
+    for (account, why) in &s.paused {
+        parts.push(format!("{account} {why}"));
+    }
+    let queued = s.waiting.iter().filter(|w| w.reason == "queued").count();
+    if queued > 0 {
+        parts.push(format!("{queued} queued"));
+    }
+    if parts.is_empty() {
+        "idle".to_string()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// SIGHUP: tell systemd, reload the TLS files, tell systemd we are ready again.
+async fn on_sighup(
+    tls: Option<crate::serve::TlsHandle>,
+    notifier: Notifier,
+    cancel: CancellationToken,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = hup.recv() => {
+                notifier.reloading();
+                tracing::info!("SIGHUP: reloading the TLS certificate and key");
+                if let Some(tls) = &tls
+                    && let Err(e) = tls.reload()
+                {
+                    tracing::error!("keeping the current certificate: {e}");
+                }
+                notifier.ready();
+            }
+        }
+    }
+}
+
 /// SIGINT and SIGTERM stop the service gracefully.
-async fn stop_on_signal(cancel: CancellationToken) {
+async fn stop_on_signal(cancel: CancellationToken, notifier: Notifier) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
@@ -221,6 +313,7 @@ async fn stop_on_signal(cancel: CancellationToken) {
         _ = int.recv() => tracing::info!("SIGINT: stopping after the item in flight reaches a safe point"),
         () = cancel.cancelled() => {}
     }
+    notifier.stopping();
     cancel.cancel();
 }
 

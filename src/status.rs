@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
+use tokio::sync::watch;
 
 use crate::fsops;
 
@@ -55,10 +55,20 @@ struct Inner {
 }
 
 /// The live status, shared by intake and the publishers.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Board {
     inner: Arc<Mutex<Inner>>,
-    changed: Arc<Notify>,
+    /// Bumped on every change; each watcher (status.json writer, systemd) has its receiver.
+    version: Arc<watch::Sender<u64>>,
+}
+
+impl Default for Board {
+    fn default() -> Self {
+        Self {
+            inner: Arc::default(),
+            version: Arc::new(watch::channel(0).0),
+        }
+    }
 }
 
 impl Board {
@@ -66,7 +76,7 @@ impl Board {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut g);
         drop(g);
-        self.changed.notify_one();
+        self.version.send_modify(|v| *v = v.wrapping_add(1));
     }
 
     /// Records (or updates) why `path` waits; keeps `since` when the reason is unchanged.
@@ -137,9 +147,9 @@ impl Board {
         }
     }
 
-    /// Resolves when something changed since the last call.
-    pub async fn changed(&self) {
-        self.changed.notified().await;
+    /// A receiver that sees every change from now on (`changed().await`).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
     }
 }
 

@@ -114,6 +114,9 @@ impl Notifier {
             _ => return Err(bad()),
         };
         let socket = UnixDatagram::unbound().map_err(NotifyError::Socket)?;
+        // Never block the runtime on a service manager that stopped reading: a full socket
+        // drops the message (and logs it) instead.
+        socket.set_nonblocking(true).map_err(NotifyError::Socket)?;
         Ok(Self {
             target: Some(Arc::new(Target {
                 addr,

@@ -32,6 +32,14 @@ fn free_port() -> u16 {
 }
 
 async fn start(extra_watch: &str, tune: impl FnOnce(&mut SandboxConfig)) -> Running {
+    start_with_env(extra_watch, tune, &[]).await
+}
+
+async fn start_with_env(
+    extra_watch: &str,
+    tune: impl FnOnce(&mut SandboxConfig),
+    envs: &[(&str, String)],
+) -> Running {
     let d = Dir::empty();
     let port = free_port();
     let public = format!("https://localhost:{port}/");
@@ -68,6 +76,7 @@ watch:
         .args(["run", "--config", "watch.yaml"])
         .current_dir(d.tmp.path())
         .env("RUST_LOG", "info,tokdrop::access=warn")
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -108,12 +117,21 @@ impl Running {
     /// Waits for a log line containing `needle`; returns it.
     fn wait_line(&self, needle: &str, secs: u64) -> String {
         let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        let mut recent: Vec<String> = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(l) if l.contains(needle) => return l,
-                Ok(_) => {}
-                Err(_) => panic!("no log line with {needle:?} within {secs}s"),
+                Ok(l) => {
+                    recent.push(l);
+                    if recent.len() > 20 {
+                        recent.remove(0);
+                    }
+                }
+                Err(_) => panic!(
+                    "no log line with {needle:?} within {secs}s; last lines:\n{}",
+                    recent.join("\n")
+                ),
             }
         }
     }
@@ -474,4 +492,61 @@ async fn kill9_matrix_with_the_real_binary() {
         );
         r.stop();
     }
+}
+
+/// systemd's notify protocol through a real datagram socket: READY once running, STATUS lines,
+/// WATCHDOG at half the interval, RELOADING with MONOTONIC_USEC then READY on SIGHUP, STOPPING
+/// on SIGTERM (exit 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn systemd_notify_protocol() {
+    let sockdir = tempfile::tempdir().expect("tempdir");
+    let sock_path = sockdir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).expect("bind");
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let r = start_with_env(
+        "",
+        |_| {},
+        &[
+            ("NOTIFY_SOCKET", sock_path.display().to_string()),
+            ("WATCHDOG_USEC", "400000".into()),
+        ],
+    )
+    .await;
+    let mut seen: Vec<String> = Vec::new();
+    let mut next = |want: &str| -> String {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = sock
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("no datagram with {want:?} (seen {seen:?}): {e}"));
+            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+            seen.push(msg.clone());
+            if msg.contains(want) {
+                return msg;
+            }
+        }
+    };
+    next("READY=1");
+    next("STATUS=idle");
+    next("WATCHDOG=1");
+    let pid = r.child.id().to_string();
+    Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill -HUP");
+    let reloading = next("RELOADING=1");
+    assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
+    next("READY=1");
+    r.d.copy_sample("photo.jpg", "inbox/n.jpg");
+    next("STATUS=publishing n.jpg");
+    r.finished("n.jpg", 60);
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill -TERM");
+    next("STOPPING=1");
+    let mut r = r;
+    let status = r.child.wait().expect("exit");
+    assert!(status.success(), "{status:?}");
 }
