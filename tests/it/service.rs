@@ -249,6 +249,39 @@ async fn every_item_kind_end_to_end() {
             .flatten()
             .all(|e| e.file_name() == ".tokdrop")
     );
+    // Canary: the secrets appear in the token file and nowhere else tokdrop writes.
+    let token: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(d.path("state/tokens/default.json")).expect("token"),
+    )
+    .expect("json");
+    let secrets = [
+        token["access_token"].as_str().expect("access").to_string(),
+        token["refresh_token"]
+            .as_str()
+            .expect("refresh")
+            .to_string(),
+        fs::read_to_string(d.path("secret")).expect("secret"),
+    ];
+    let mut written = vec![d.path("state/ledger.jsonl"), d.path("state/status.json")];
+    for f in ["done", "failed"] {
+        written.extend(
+            fs::read_dir(d.path(f))
+                .expect("dir")
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file()),
+        );
+    }
+    for path in written {
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        for s in &secrets {
+            assert!(
+                !text.contains(s.as_str()),
+                "{} contains a secret",
+                path.display()
+            );
+        }
+    }
     r.stop();
 }
 
