@@ -72,30 +72,7 @@ watch:
     );
     fs::create_dir_all(d.path("drafts")).expect("drafts");
     login(&d, &emu).await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tokdrop"))
-        .args(["run", "--config", "watch.yaml"])
-        .current_dir(d.tmp.path())
-        .env("RUST_LOG", "info,tokdrop::access=warn")
-        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start tokdrop");
-    let (tx, lines) = mpsc::channel();
-    let stderr = child.stderr.take().expect("stderr");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let r = Running {
-        d,
-        emu,
-        child,
-        lines,
-    };
+    let r = Running::spawn(d, emu, envs);
     r.wait_line("tokdrop is running", 30);
     r
 }
@@ -447,16 +424,17 @@ impl Running {
         (self.d, self.emu)
     }
 
-    /// Starts the binary again on the same folder and emulator.
-    fn restart(d: Dir, emu: SandboxHandle) -> Running {
+    /// Starts `tokdrop run` on the folder (again, after a kill) with the emulator.
+    fn spawn(d: Dir, emu: SandboxHandle, envs: &[(&str, String)]) -> Running {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tokdrop"))
             .args(["run", "--config", "watch.yaml"])
             .current_dir(d.tmp.path())
             .env("RUST_LOG", "info,tokdrop::access=warn")
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
-            .expect("restart tokdrop");
+            .expect("start tokdrop");
         let (tx, lines) = mpsc::channel();
         let stderr = child.stderr.take().expect("stderr");
         std::thread::spawn(move || {
@@ -489,7 +467,7 @@ async fn kill9_matrix_with_the_real_binary() {
         r.d.copy_sample("photo.jpg", &format!("inbox/{item}"));
         r.wait_line(trigger, 60);
         let (d, emu) = r.kill9();
-        let r = Running::restart(d, emu);
+        let r = Running::spawn(d, emu, &[]);
         r.wait_line("tokdrop is running", 30);
         if !trigger.starts_with("finished") {
             let text = r.finished(item, 90);
