@@ -112,6 +112,14 @@ pub fn render_table(results: &[ItemResult], out: &mut dyn Write) -> io::Result<(
         let detail = match (&r.error, &r.post_url, r.status) {
             (Some(e), _, _) => format!("{}: {}", e.code, e.hint),
             (None, Some(url), _) => url.clone(),
+            (None, None, Status::Published)
+                if r.privacy_level.as_deref() != Some("PUBLIC_TO_EVERYONE") =>
+            {
+                format!(
+                    "posted as {} (not public, so TikTok gives no link; see the profile)",
+                    r.privacy_level.as_deref().unwrap_or("private")
+                )
+            }
             (None, None, Status::Published) => {
                 "published (TikTok has not shown the post id yet)".into()
             }

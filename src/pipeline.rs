@@ -152,16 +152,22 @@ fn invalid_result(record: &Record, code: &str, problems: &[Diagnostic]) -> ItemR
         .map(|d| d.to_string().replace("\n  help: ", " — "))
         .collect::<Vec<_>>()
         .join("\n");
-    let hint = problems
+    let fix = problems
         .iter()
-        .find_map(|d| d.help.clone())
-        .unwrap_or_else(|| "fix the item and move it back into the watched folder".to_string());
+        .find_map(|d| {
+            let file = d.file.file_name()?.to_string_lossy().into_owned();
+            Some(match &d.help {
+                Some(help) => format!("fix {file} ({help})"),
+                None => format!("fix {file}"),
+            })
+        })
+        .unwrap_or_else(|| "fix the item".to_string());
     r.error = Some(ResultError {
         stage: ErrorStage::Validate,
         code: code.to_string(),
         message,
         log_id: None,
-        hint: format!("{hint}; then move the files back into the watched folder to try again"),
+        hint: format!("{fix}, then move the files back into the watched folder to try again"),
     });
     r
 }
