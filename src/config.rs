@@ -1,5 +1,5 @@
 //! The service configuration (`watch.yaml`, SPEC §2): where it is looked up, how it is read
-//! ([`raw`]) and checked ([`checks`]) into a [`Config`] whose paths are absolute and whose
+//! ([`raw`]) and checked (`checks`) into a [`Config`] whose paths are absolute and whose
 //! values are typed. All problems are reported at once, each with file:line:column and a fix.
 //!
 //! Creating folders, binding sockets and loading TLS keys happen at service start, not here:
