@@ -243,8 +243,8 @@ fn run_command(explicit: Option<&std::path::Path>, sandbox: bool) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let _log = match crate::logging::init(&crate::logging::LogSettings::from(&config.log)) {
-        Ok(guard) => guard,
+    let log = match crate::logging::init(&crate::logging::LogSettings::from(&config.log)) {
+        Ok(guard) => std::sync::Arc::new(guard),
         Err(e) => {
             eprintln!("tokdrop: {e}");
             return EXIT_USAGE;
@@ -255,7 +255,7 @@ fn run_command(explicit: Option<&std::path::Path>, sandbox: bool) -> u8 {
         Err(code) => return code,
     };
     let cancel = tokio_util::sync::CancellationToken::new();
-    match rt.block_on(crate::service::run(config, sandbox, cancel)) {
+    match rt.block_on(crate::service::run(config, sandbox, cancel, Some(log))) {
         Ok(()) => EXIT_OK,
         Err(e) => {
             tracing::error!("{e}");

@@ -106,6 +106,7 @@ pub async fn run(
     config: Config,
     sandbox: bool,
     cancel: CancellationToken,
+    log: Option<Arc<crate::logging::LogGuard>>,
 ) -> Result<(), ServiceError> {
     std::fs::create_dir_all(&config.state_dir).map_err(|source| ServiceError::State {
         path: config.state_dir.clone(),
@@ -155,7 +156,16 @@ pub async fn run(
     });
     let tls = server.tls_handle();
     let server_task = tokio::spawn(server.run(registry, cancel.clone()));
-    tokio::spawn(on_sighup(tls, notifier.clone(), cancel.clone()));
+    tokio::spawn(on_sighup(
+        Reload {
+            tls,
+            log,
+            config_file: config.file.clone(),
+            level: config.log.level.clone(),
+        },
+        notifier.clone(),
+        cancel.clone(),
+    ));
     tokio::spawn(stop_on_signal(cancel.clone(), notifier.clone()));
     let config = Arc::new(config);
     let journal = Journal::open(&config.state_dir)?;
@@ -271,12 +281,51 @@ pub fn status_line(s: &crate::status::Snapshot) -> String {
     }
 }
 
-/// SIGHUP: tell systemd, reload the TLS files, tell systemd we are ready again.
-async fn on_sighup(
+/// What SIGHUP can change without a restart.
+struct Reload {
     tls: Option<crate::serve::TlsHandle>,
-    notifier: Notifier,
-    cancel: CancellationToken,
-) {
+    log: Option<Arc<crate::logging::LogGuard>>,
+    config_file: std::path::PathBuf,
+    level: String,
+}
+
+impl Reload {
+    /// Re-reads the config: an invalid one is refused (the running one stays); `log.level`
+    /// and the TLS files are applied; other changes are reported as needing a restart.
+    fn apply(&mut self) {
+        match Config::load(&self.config_file) {
+            Err(e) => {
+                tracing::error!("SIGHUP: the config is invalid, keeping the running one:\n{e}")
+            }
+            Ok(new) => {
+                if new.log.level != self.level {
+                    match self.log.as_ref().map(|l| l.set_level(&new.log.level)) {
+                        Some(Ok(true)) => {
+                            tracing::info!(level = %new.log.level, "SIGHUP: log level changed");
+                            self.level = new.log.level.clone();
+                        }
+                        Some(Ok(false)) => {
+                            tracing::info!("SIGHUP: RUST_LOG is set and keeps overriding log.level")
+                        }
+                        Some(Err(e)) => tracing::error!("SIGHUP: {e}"),
+                        None => {}
+                    }
+                }
+                tracing::info!(
+                    "SIGHUP: config re-read; changes to watch folders, server and tiktok settings take effect after a restart"
+                );
+            }
+        }
+        if let Some(tls) = &self.tls
+            && let Err(e) = tls.reload()
+        {
+            tracing::error!("SIGHUP: keeping the current certificate: {e}");
+        }
+    }
+}
+
+/// SIGHUP: tell systemd, re-read what can change live, tell systemd we are ready again.
+async fn on_sighup(mut reload: Reload, notifier: Notifier, cancel: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         return;
@@ -286,12 +335,7 @@ async fn on_sighup(
             () = cancel.cancelled() => return,
             _ = hup.recv() => {
                 notifier.reloading();
-                tracing::info!("SIGHUP: reloading the TLS certificate and key");
-                if let Some(tls) = &tls
-                    && let Err(e) = tls.reload()
-                {
-                    tracing::error!("keeping the current certificate: {e}");
-                }
+                reload.apply();
                 notifier.ready();
             }
         }

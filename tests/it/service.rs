@@ -561,3 +561,36 @@ async fn systemd_notify_protocol() {
     let status = r.child.wait().expect("exit");
     assert!(status.success(), "{status:?}");
 }
+
+/// SIGHUP re-reads the config: a broken one is refused and the service keeps working with the
+/// running one; a valid one is taken (here: a new log level, which RUST_LOG overrides).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_with_a_broken_and_a_changed_config() {
+    let r = start("", |_| {}).await;
+    let pid = r.child.id().to_string();
+    let good = fs::read_to_string(r.d.path("watch.yaml")).expect("config");
+    r.d.write("watch.yaml", &good.replace("mode: direct", "mode: publish"));
+    Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill -HUP");
+    let line = r.wait_line("SIGHUP: the config is invalid, keeping the running one", 30);
+    assert!(line.contains("SIGHUP"), "{line}");
+    r.wait_line("'publish' is not one of direct, inbox", 5);
+    r.d.copy_sample("photo.jpg", "inbox/still.jpg");
+    let text = r.finished("still.jpg", 60);
+    assert!(text.contains("status: published"), "{text}");
+    r.d.write(
+        "watch.yaml",
+        &good.replace(
+            "state_dir: ./state",
+            "state_dir: ./state\nlog: {level: debug}",
+        ),
+    );
+    Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill -HUP");
+    r.wait_line("RUST_LOG is set and keeps overriding log.level", 30);
+    r.stop();
+}
