@@ -594,3 +594,47 @@ async fn sighup_with_a_broken_and_a_changed_config() {
     r.wait_line("RUST_LOG is set and keeps overriding log.level", 30);
     r.stop();
 }
+
+/// SIGTERM while a post is being followed: exit 0 at once, the journal keeps the publish_id,
+/// and the next start finishes the item without posting again. SIGTERM while idle: exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_in_flight_and_idle() {
+    let r = start("", |c| c.processing_delay_ms = 8000).await;
+    r.d.copy_sample("photo.jpg", "inbox/flight.jpg");
+    r.wait_line("init accepted item=flight.jpg", 60);
+    let t0 = std::time::Instant::now();
+    let (d, emu) = {
+        let mut r = r;
+        Command::new("kill")
+            .args(["-TERM", &r.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        let status = r.child.wait().expect("exit");
+        assert!(status.success(), "{status:?}");
+        (r.d, r.emu)
+    };
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "stopped promptly: {:?}",
+        t0.elapsed()
+    );
+    let journal: Vec<_> = fs::read_dir(d.path("state/journal"))
+        .expect("journal")
+        .flatten()
+        .collect();
+    assert_eq!(journal.len(), 1, "the item stays journaled");
+    let record = fs::read_to_string(journal[0].path()).expect("record");
+    assert!(
+        record.contains("\"stage\": \"published\"") && record.contains("p_pub_url~"),
+        "{record}"
+    );
+    let r = Running::spawn(d, emu, &[]);
+    let text = r.finished("flight.jpg", 60);
+    assert!(text.contains("status: published"), "{text}");
+    assert_eq!(
+        r.emu.calls().posts.len(),
+        1,
+        "no second post after the restart"
+    );
+    r.stop(); // idle now: exits 0 as well
+}
