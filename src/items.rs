@@ -59,7 +59,8 @@ fn list_dir(dir: &Path, w: &WatchConfig) -> io::Result<Listing> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if w.excludes(&name) {
+        // The work area is never an item, whatever the exclude patterns say.
+        if w.excludes(&name) || name == crate::claim::WORK_DIR {
             continue;
         }
         let ft = entry.file_type()?;
