@@ -5,7 +5,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rustix::fs::{CWD, RenameFlags, renameat_with};
 
@@ -200,11 +200,6 @@ pub fn free_stem(base: &str, taken: impl Fn(&str) -> bool) -> String {
         .map(|n| format!("{base}-{n}"))
         .find(|c| !taken(c))
         .expect("an unbounded range always yields a free name")
-}
-
-/// `dir/name` for each name.
-pub fn join_all(dir: &Path, names: &[String]) -> Vec<PathBuf> {
-    names.iter().map(|n| dir.join(n)).collect()
 }
 
 #[cfg(test)]

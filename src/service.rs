@@ -3,7 +3,6 @@
 //! built-in emulator with a self-signed certificate and a token for every account), the
 //! publisher and the folder pipeline. Owns the cancellation token; SIGHUP reloads TLS files.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -359,9 +358,4 @@ async fn stop_on_signal(cancel: CancellationToken, notifier: Notifier) {
     }
     notifier.stopping();
     cancel.cancel();
-}
-
-/// The path of the self-signed certificate for `state_dir`.
-pub fn self_signed_pem(state_dir: &Path) -> std::path::PathBuf {
-    state_dir.join(SELF_SIGNED_PEM)
 }
