@@ -26,7 +26,7 @@ watch:
     mode: direct
     done_dir: ./done
     failed_dir: ./failed
-    settle: 300ms
+    settle: 1s
     give_up_after: 2s
     defaults: {privacy_level: SELF_ONLY}
 ";

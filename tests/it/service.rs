@@ -602,6 +602,14 @@ async fn sigterm_in_flight_and_idle() {
     let r = start("", |c| c.processing_delay_ms = 8000).await;
     r.d.copy_sample("photo.jpg", "inbox/flight.jpg");
     r.wait_line("init accepted item=flight.jpg", 60);
+    // Stop while TikTok processes the post: after it fetched the file (otherwise the pull
+    // fails honestly while tokdrop is down, see kill9_matrix_with_the_real_binary).
+    r.emu
+        .wait_until(Duration::from_secs(30), |c| {
+            c.downloads.iter().any(|d| d.sha256.is_some()).then_some(())
+        })
+        .await
+        .expect("TikTok fetched the photo");
     let t0 = std::time::Instant::now();
     let (d, emu) = {
         let mut r = r;
