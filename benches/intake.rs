@@ -62,7 +62,7 @@ async fn rename_latency(jpg: &[u8]) {
     std::fs::create_dir_all(&config.state_dir).expect("state");
     let (events, mut rx) = tokio::sync::broadcast::channel(4096);
     let shared = Shared {
-        config: config.clone(),
+        config: tokio::sync::watch::channel(config.clone()).1,
         journal: Journal::open(&config.state_dir).expect("journal"),
         board: Board::default(),
         events,

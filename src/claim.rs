@@ -35,6 +35,8 @@ pub struct ClaimInfo<'a> {
     pub account: &'a str,
     pub mode: Mode,
     pub queued_at: jiff::Timestamp,
+    pub done_dir: &'a Path,
+    pub failed_dir: &'a Path,
 }
 
 /// Journals the claim, then moves the item's files into its work folder.
@@ -67,6 +69,8 @@ pub fn claim(journal: &Journal, item: &ItemFiles, info: &ClaimInfo) -> Result<Re
         queued_at: info.queued_at,
         started_at: None,
         stage: Stage::Claiming,
+        done_dir: Some(info.done_dir.to_path_buf()),
+        failed_dir: Some(info.failed_dir.to_path_buf()),
     };
     journal.write(&record)?;
     move_in(&record)?;

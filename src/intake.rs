@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -35,11 +35,20 @@ pub const RESCAN_EVERY: Duration = Duration::from_secs(60);
 
 /// An item intake hands on: complete (with what the offline rules say about it) or given up.
 pub struct Candidate {
+    /// The config the item was judged by (a reload may have replaced it since).
+    pub config: Arc<Config>,
     pub watch_index: usize,
     pub item: ItemFiles,
     /// When it became complete: the queue order.
     pub completed_at: jiff::Timestamp,
     pub verdict: Verdict,
+}
+
+impl Candidate {
+    /// The watch entry of the folder the item was found in.
+    pub fn watch(&self) -> &WatchConfig {
+        &self.config.watch[self.watch_index]
+    }
 }
 
 pub enum Verdict {
@@ -76,19 +85,29 @@ impl Intake {
         }
     }
 
-    /// Runs until `cancel`: hints from `hints`, timers, periodic rescans.
+    /// Runs until `cancel`: hints from `hints`, timers, periodic rescans, and new configs
+    /// from `reloads` (SIGHUP).
     pub async fn run(
         mut self,
         mut hints: mpsc::Receiver<Hint>,
-        watcher: FolderWatcher,
+        mut watcher: FolderWatcher,
+        mut reloads: watch::Receiver<Arc<Config>>,
         cancel: CancellationToken,
     ) {
         self.rescan_at_start().await;
         let mut rescan = tokio::time::interval_at(Instant::now() + RESCAN_EVERY, RESCAN_EVERY);
+        let mut reloadable = true;
         loop {
             let next = self.timers.peek().map(|Reverse((t, _))| *t);
             tokio::select! {
                 () = cancel.cancelled() => break,
+                r = reloads.changed(), if reloadable => match r {
+                    Ok(()) => {
+                        let config = reloads.borrow_and_update().clone();
+                        self.reconfigure(config, &mut watcher).await;
+                    }
+                    Err(_) => reloadable = false,
+                },
                 Some(h) = hints.recv() => self.on_hint(h).await,
                 () = watcher.overflow_notify.notified() => {
                     if watcher.overflow.swap(false, Ordering::SeqCst) {
@@ -100,6 +119,26 @@ impl Intake {
                 _ = rescan.tick() => self.rescan().await,
             }
         }
+    }
+
+    /// Takes a reloaded config: watches the new folder list, forgets items of folders no
+    /// longer watched (claimed ones go on), and looks at every waiting item afresh under the
+    /// new settings (they settle again from now).
+    async fn reconfigure(&mut self, config: Arc<Config>, watcher: &mut FolderWatcher) {
+        let folders: Vec<PathBuf> = config.watch.iter().map(|w| w.path.clone()).collect();
+        for old in &self.config.watch {
+            if !folders.contains(&old.path) {
+                self.board.unwait_under(&old.path);
+                self.handed.retain(|k| !k.starts_with(&old.path));
+            }
+        }
+        for e in watcher.set_folders(&folders) {
+            tracing::error!("{e}");
+        }
+        self.config = config;
+        self.trackers.clear();
+        self.timers.clear();
+        self.rescan().await;
     }
 
     fn watch_of(&self, path: &Path) -> Option<(usize, &WatchConfig)> {
@@ -301,6 +340,7 @@ impl Intake {
         self.board.wait(&item.path, "queued");
         self.handed.insert(item.path.clone());
         let c = Candidate {
+            config: self.config.clone(),
             watch_index: wi,
             item,
             completed_at: crate::outcome::now(),

@@ -82,6 +82,12 @@ pub struct Record {
     pub queued_at: jiff::Timestamp,
     pub started_at: Option<jiff::Timestamp>,
     pub stage: Stage,
+    /// Where the item ends, as its folder's entry said at claim time: a reload that changes or
+    /// removes the folder does not send it elsewhere. Absent in journals of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done_dir: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_dir: Option<PathBuf>,
 }
 
 impl Record {

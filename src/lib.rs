@@ -21,7 +21,7 @@
 //! - [`tiktok`]: the Content Posting API client, OAuth and token care; [`sandbox`]: the
 //!   built-in TikTok emulator. [`publish::tiktok`] is the publisher that uses them.
 //! - [`service`]: `tokdrop run` wiring (server, client or sandbox, publisher, pipeline,
-//!   signals); [`auth`]: `tokdrop auth`; [`systemd`]: the notify protocol; [`logging`]:
+//!   signals); [`reload`]: what SIGHUP changes live; [`auth`]: `tokdrop auth`; [`systemd`]: the notify protocol; [`logging`]:
 //!   stderr and rotated files.
 
 // Diagnostics are returned by value on cold, per-file paths; boxing them buys nothing.
@@ -46,6 +46,7 @@ pub mod outcome;
 pub mod pipeline;
 pub mod post;
 pub mod publish;
+pub mod reload;
 pub mod results;
 pub mod sandbox;
 pub mod serve;

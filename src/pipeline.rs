@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::check::{self, Inspection};
@@ -22,7 +22,7 @@ use crate::publish::{Attempt, Job, PublishOutcome, Publisher};
 use crate::results;
 use crate::sidecar::rules::Kind;
 use crate::status::{self, Board, InFlight};
-use crate::watch;
+use crate::watch as folders;
 
 /// What happened, for tests and the systemd status line.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,7 +49,7 @@ pub enum PipelineError {
     #[error(transparent)]
     Journal(#[from] crate::journal::JournalError),
     #[error(transparent)]
-    Watch(#[from] watch::WatchError),
+    Watch(#[from] folders::WatchError),
     #[error("cannot create {path}: {source}")]
     Folder {
         path: PathBuf,
@@ -60,7 +60,8 @@ pub enum PipelineError {
 /// Everything the running pipeline shares.
 #[derive(Clone)]
 pub struct Shared {
-    pub config: Arc<Config>,
+    /// The config in force; SIGHUP sends a new one (see [`run`] for what it changes).
+    pub config: watch::Receiver<Arc<Config>>,
     pub journal: Journal,
     pub board: Board,
     pub events: broadcast::Sender<Event>,
@@ -71,27 +72,25 @@ impl Shared {
         let _ = self.events.send(e);
     }
 
-    fn watch_cfg(&self, record: &Record) -> &WatchConfig {
-        self.config
-            .watch
-            .get(record.watch_index)
-            .filter(|w| w.path == record.watch)
-            .or_else(|| self.config.watch.iter().find(|w| w.path == record.watch))
-            .unwrap_or(&self.config.watch[0])
+    /// The config in force now.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.borrow().clone()
     }
 
     /// Finishes a terminal record, logging (not propagating) a failure: the record stays
     /// journaled and is finished on the next start.
     fn finish(&self, record: Record) {
-        let w = self.watch_cfg(&record);
+        let config = self.config();
+        let (done, failed) = match (&record.done_dir, &record.failed_dir) {
+            (Some(d), Some(f)) => (d.clone(), f.clone()),
+            // Journals of older versions: the folder's entry as it is now.
+            _ => {
+                let w = watch_entry(&config, &record);
+                (w.done_dir.clone(), w.failed_dir.clone())
+            }
+        };
         let item = record.item.clone();
-        match results::finish(
-            &self.journal,
-            &self.config.state_dir,
-            record,
-            &w.done_dir,
-            &w.failed_dir,
-        ) {
+        match results::finish(&self.journal, &config.state_dir, record, &done, &failed) {
             Ok(f) => {
                 tracing::info!(item = %item, status = f.result.status.as_str(), result = %f.result_file.display(), "finished");
                 self.emit(Event::Finished {
@@ -117,6 +116,16 @@ impl Shared {
         }
         self.finish(record);
     }
+}
+
+/// The watch entry of the record's folder in `config` (the first one when a reload removed it).
+fn watch_entry<'c>(config: &'c Config, record: &Record) -> &'c WatchConfig {
+    config
+        .watch
+        .get(record.watch_index)
+        .filter(|w| w.path == record.watch)
+        .or_else(|| config.watch.iter().find(|w| w.path == record.watch))
+        .unwrap_or(&config.watch[0])
 }
 
 /// A result skeleton for `record` with `status`.
@@ -180,86 +189,142 @@ struct Queued {
 }
 
 /// Runs the pipeline until `cancel`. Returns once the item in flight reached a journaled point.
+///
+/// A new config in `shared.config` (SIGHUP) applies without disturbing anything claimed: new
+/// folders are created and watched, removed ones are let go (what was claimed there still ends
+/// in the done/failed folders it was claimed for), changed folder settings and defaults apply
+/// to items not claimed yet, and a new account gets its own queue.
 pub async fn run(
     shared: Shared,
     publisher: Arc<dyn Publisher>,
     cancel: CancellationToken,
 ) -> Result<(), PipelineError> {
-    prepare_folders(&shared.config)?;
-    let (queue_tx, mut workers) = spawn_workers(&shared, publisher, cancel.clone());
-    recover(&shared, &queue_tx)?;
+    let mut config = shared.config();
+    prepare_state(&config.state_dir)?;
+    for w in &config.watch {
+        prepare_watch(w)?;
+    }
+    let mut workers = Workers {
+        queues: HashMap::new(),
+        set: tokio::task::JoinSet::new(),
+        publisher,
+        cancel: cancel.clone(),
+    };
+    workers.ensure(&shared, &config);
+    recover(&shared, &workers.queues)?;
     let (hint_tx, hint_rx) = mpsc::channel(4096);
-    let folders: Vec<PathBuf> = shared.config.watch.iter().map(|w| w.path.clone()).collect();
-    let watcher = watch::watch(&folders, hint_tx)?;
+    let watcher = folders::watch(&watch_paths(&config), hint_tx)?;
     shared.emit(Event::Started);
     let (cand_tx, mut cand_rx) = mpsc::channel(256);
-    let intake = Intake::new(shared.config.clone(), shared.board.clone(), cand_tx);
-    let intake_task = tokio::spawn(intake.run(hint_rx, watcher, cancel.clone()));
+    let (intake_config, intake_reloads) = watch::channel(config.clone());
+    let intake = Intake::new(config.clone(), shared.board.clone(), cand_tx);
+    let intake_task = tokio::spawn(intake.run(hint_rx, watcher, intake_reloads, cancel.clone()));
     let status_task = tokio::spawn(write_status(shared.clone(), cancel.clone()));
+    let mut reloads = shared.config.clone();
+    let mut reloadable = true;
     loop {
         tokio::select! {
             () = cancel.cancelled() => break,
+            r = reloads.changed(), if reloadable => match r {
+                Ok(()) => {
+                    let new = reloads.borrow_and_update().clone();
+                    reconfigure(&config, &new);
+                    workers.ensure(&shared, &new);
+                    intake_config.send_replace(new.clone());
+                    config = new;
+                }
+                Err(_) => reloadable = false,
+            },
             c = cand_rx.recv() => match c {
-                Some(c) => dispatch(&shared, c, &queue_tx),
+                Some(c) => dispatch(&shared, c, &workers.queues),
                 None => break,
             },
         }
     }
-    drop(queue_tx);
+    drop(workers.queues);
     let _ = intake_task.await;
-    while workers.join_next().await.is_some() {}
+    while workers.set.join_next().await.is_some() {}
     let _ = status_task.await;
-    let _ = status::write(&shared.config.state_dir, &shared.board.snapshot());
+    let _ = status::write(&config.state_dir, &shared.board.snapshot());
     Ok(())
 }
 
-fn prepare_folders(config: &Config) -> Result<(), PipelineError> {
-    let mk = |path: &Path| {
-        std::fs::create_dir_all(path).map_err(|source| PipelineError::Folder {
-            path: path.to_path_buf(),
-            source,
-        })
-    };
-    mk(&config.state_dir)?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&config.state_dir, std::fs::Permissions::from_mode(0o700));
-    }
-    for w in &config.watch {
-        mk(&w.done_dir)?;
-        mk(&w.failed_dir)?;
-        mk(&w.path.join(claim::WORK_DIR))?;
-        if crate::fsops::crosses_filesystems(&w.path, &w.done_dir)
-            || crate::fsops::crosses_filesystems(&w.path, &w.failed_dir)
-        {
-            tracing::info!(folder = %w.path.display(), "done/failed are on another file system: finished items are copied, checked, then removed from the work area");
+fn watch_paths(config: &Config) -> Vec<PathBuf> {
+    config.watch.iter().map(|w| w.path.clone()).collect()
+}
+
+/// Prepares the folders of a reloaded config and says what changed. A folder that cannot be
+/// prepared is reported; the rest of the config applies all the same.
+fn reconfigure(old: &Config, new: &Config) {
+    let (before, after) = (watch_paths(old), watch_paths(new));
+    for w in &new.watch {
+        if let Err(e) = prepare_watch(w) {
+            tracing::error!("reload: {e}");
         }
     }
+    for p in after.iter().filter(|p| !before.contains(p)) {
+        tracing::info!(folder = %p.display(), "reload: now watching");
+    }
+    for p in before.iter().filter(|p| !after.contains(p)) {
+        tracing::info!(folder = %p.display(), "reload: no longer watching (items already claimed there still finish)");
+    }
+    tracing::info!(
+        folders = after.len(),
+        "reload: folder settings and defaults apply to every item not claimed yet"
+    );
+}
+
+fn mk(path: &Path) -> Result<(), PipelineError> {
+    std::fs::create_dir_all(path).map_err(|source| PipelineError::Folder {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn prepare_state(state_dir: &Path) -> Result<(), PipelineError> {
+    mk(state_dir)?;
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(state_dir, std::fs::Permissions::from_mode(0o700));
     Ok(())
 }
 
-/// One worker task per account; items go to their account's queue.
-fn spawn_workers(
-    shared: &Shared,
+fn prepare_watch(w: &WatchConfig) -> Result<(), PipelineError> {
+    mk(&w.done_dir)?;
+    mk(&w.failed_dir)?;
+    mk(&w.path.join(claim::WORK_DIR))?;
+    if crate::fsops::crosses_filesystems(&w.path, &w.done_dir)
+        || crate::fsops::crosses_filesystems(&w.path, &w.failed_dir)
+    {
+        tracing::info!(folder = %w.path.display(), "done/failed are on another file system: finished items are copied, checked, then removed from the work area");
+    }
+    Ok(())
+}
+
+/// One worker task (and queue) per account.
+struct Workers {
+    queues: HashMap<String, mpsc::UnboundedSender<Queued>>,
+    set: tokio::task::JoinSet<()>,
     publisher: Arc<dyn Publisher>,
     cancel: CancellationToken,
-) -> (
-    HashMap<String, mpsc::UnboundedSender<Queued>>,
-    tokio::task::JoinSet<()>,
-) {
-    let mut senders = HashMap::new();
-    let mut set = tokio::task::JoinSet::new();
-    for account in shared.config.accounts() {
-        let (tx, rx) = mpsc::unbounded_channel();
-        senders.insert(account.to_string(), tx);
-        set.spawn(worker(
-            shared.clone(),
-            publisher.clone(),
-            rx,
-            cancel.clone(),
-        ));
+}
+
+impl Workers {
+    /// Starts a worker for every account of `config` that has none yet.
+    fn ensure(&mut self, shared: &Shared, config: &Config) {
+        for account in config.accounts() {
+            if self.queues.contains_key(account) {
+                continue;
+            }
+            let (tx, rx) = mpsc::unbounded_channel();
+            self.queues.insert(account.to_string(), tx);
+            self.set.spawn(worker(
+                shared.clone(),
+                self.publisher.clone(),
+                rx,
+                self.cancel.clone(),
+            ));
+        }
     }
-    (senders, set)
 }
 
 fn enqueue(shared: &Shared, queues: &HashMap<String, mpsc::UnboundedSender<Queued>>, q: Queued) {
@@ -369,7 +434,7 @@ pub const PAUSE_RECHECK: Duration = Duration::from_secs(15 * 60);
 /// file changed (`tokdrop auth login` ran). Returns false when the service is stopping.
 async fn wait_for_recheck(shared: &Shared, account: &str, cancel: &CancellationToken) -> bool {
     let token_file = shared
-        .config
+        .config()
         .state_dir
         .join("tokens")
         .join(format!("{account}.json"));
@@ -410,7 +475,7 @@ fn dispatch(
     c: Candidate,
     queues: &HashMap<String, mpsc::UnboundedSender<Queued>>,
 ) {
-    let w = &shared.config.watch[c.watch_index];
+    let w = c.watch();
     let (account, mode) = match &c.verdict {
         Verdict::Complete(i) => i
             .spec
@@ -424,6 +489,8 @@ fn dispatch(
         account: &account,
         mode,
         queued_at: c.completed_at,
+        done_dir: &w.done_dir,
+        failed_dir: &w.failed_dir,
     };
     let record = match claim::claim(&shared.journal, &c.item, &info) {
         Ok(r) => r,
@@ -553,7 +620,8 @@ fn requeue(
     record: Record,
     queues: &HashMap<String, mpsc::UnboundedSender<Queued>>,
 ) {
-    let w = shared.watch_cfg(&record);
+    let config = shared.config();
+    let w = watch_entry(&config, &record);
     let Some(item) = item_in_work_area(&record, w) else {
         let d = Diagnostic::file(
             record.work_item(),
@@ -574,7 +642,7 @@ async fn write_status(shared: Shared, cancel: CancellationToken) {
     let mut changes = shared.board.subscribe();
     loop {
         let snap = shared.board.snapshot();
-        if let Err(e) = status::write(&shared.config.state_dir, &snap) {
+        if let Err(e) = status::write(&shared.config().state_dir, &snap) {
             tracing::warn!("cannot write status.json: {e}");
         }
         tokio::select! {

@@ -1,18 +1,19 @@
 //! `tokdrop run`: builds every component from the config and runs them until SIGINT/SIGTERM —
 //! the HTTPS media server, the TikTok client and token manager (or, with `--sandbox`, the
 //! built-in emulator with a self-signed certificate and a token for every account), the
-//! publisher and the folder pipeline. Owns the cancellation token; SIGHUP reloads TLS files.
+//! publisher and the folder pipeline. Owns the cancellation token; [`crate::reload`] handles SIGHUP.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Listen, SecretSource, Tls};
 use crate::journal::Journal;
 use crate::pipeline::{self, Shared};
 use crate::publish::tiktok::TikTokPublisher;
+use crate::reload::{self, Reload, SandboxLogin};
 use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::serve::{self, Registry, ServeConfig, Server, TlsSource};
 use crate::status::Board;
@@ -129,16 +130,14 @@ pub async fn run(
             None,
         )
     };
-    let tokens = TokenManager::new(client, store);
-    if let Some(emu) = &emulator {
+    let tokens = Arc::new(TokenManager::new(client, store));
+    let emulator = emulator.map(Arc::new);
+    let sandbox_login = emulator
+        .as_ref()
+        .map(|emu| sandbox_login(emu.clone(), tokens.clone()));
+    if let Some(login) = &sandbox_login {
         for account in config.accounts() {
-            let grant = emu
-                .issue_token(None)
-                .map_err(|e| ServiceError::Sandbox(e.to_string()))?;
-            tokens
-                .store_grant(account, &grant)
-                .await
-                .map_err(|e| ServiceError::Sandbox(e.to_string()))?;
+            login(account.to_string()).await;
         }
     }
     let publisher = Arc::new(TikTokPublisher {
@@ -155,23 +154,24 @@ pub async fn run(
     });
     let tls = server.tls_handle();
     let server_task = tokio::spawn(server.run(registry, cancel.clone()));
-    tokio::spawn(on_sighup(
+    let config = Arc::new(config);
+    let (configs, config_rx) = watch::channel(config.clone());
+    let reload_task = tokio::spawn(reload::on_sighup(
         Reload {
             tls,
             log,
-            config_file: config.file.clone(),
-            level: config.log.level.clone(),
+            config: configs,
+            sandbox_login,
         },
         notifier.clone(),
         cancel.clone(),
     ));
     tokio::spawn(stop_on_signal(cancel.clone(), notifier.clone()));
-    let config = Arc::new(config);
     let journal = Journal::open(&config.state_dir)?;
     let (events, events_rx) = broadcast::channel(1024);
     let board = Board::default();
     let shared = Shared {
-        config: config.clone(),
+        config: config_rx,
         journal,
         board: board.clone(),
         events,
@@ -190,7 +190,8 @@ pub async fn run(
         Err(_) => tracing::warn!("the media server did not stop in time"),
         _ => {}
     }
-    if let Some(emu) = emulator {
+    let _ = reload_task.await;
+    if let Some(emu) = emulator.and_then(Arc::into_inner) {
         emu.shutdown().await;
     }
     tracing::info!("tokdrop stopped");
@@ -223,6 +224,28 @@ async fn start_sandbox(
     );
     let client = Client::new(cc).map_err(|e| ServiceError::Client(e.to_string()))?;
     Ok((client, Some(emu)))
+}
+
+/// Stores a fresh emulator login for an account, as `tokdrop auth login` would.
+fn sandbox_login(
+    emu: Arc<crate::sandbox::SandboxHandle>,
+    tokens: Arc<TokenManager>,
+) -> SandboxLogin {
+    Box::new(move |account: String| {
+        let (emu, tokens) = (emu.clone(), tokens.clone());
+        Box::pin(async move {
+            let stored = match emu.issue_token(None) {
+                Ok(grant) => tokens
+                    .store_grant(&account, &grant)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = stored {
+                tracing::error!(account, "sandbox: cannot log in: {e}");
+            }
+        })
+    })
 }
 
 /// READY once the folders are watched, STATUS on every change, WATCHDOG while the runtime runs.
@@ -277,67 +300,6 @@ pub fn status_line(s: &crate::status::Snapshot) -> String {
         "idle".to_string()
     } else {
         parts.join("; ")
-    }
-}
-
-/// What SIGHUP can change without a restart.
-struct Reload {
-    tls: Option<crate::serve::TlsHandle>,
-    log: Option<Arc<crate::logging::LogGuard>>,
-    config_file: std::path::PathBuf,
-    level: String,
-}
-
-impl Reload {
-    /// Re-reads the config: an invalid one is refused (the running one stays); `log.level`
-    /// and the TLS files are applied; other changes are reported as needing a restart.
-    fn apply(&mut self) {
-        match Config::load(&self.config_file) {
-            Err(e) => {
-                tracing::error!("SIGHUP: the config is invalid, keeping the running one:\n{e}")
-            }
-            Ok(new) => {
-                if new.log.level != self.level {
-                    match self.log.as_ref().map(|l| l.set_level(&new.log.level)) {
-                        Some(Ok(true)) => {
-                            tracing::info!(level = %new.log.level, "SIGHUP: log level changed");
-                            self.level = new.log.level.clone();
-                        }
-                        Some(Ok(false)) => {
-                            tracing::info!("SIGHUP: RUST_LOG is set and keeps overriding log.level")
-                        }
-                        Some(Err(e)) => tracing::error!("SIGHUP: {e}"),
-                        None => {}
-                    }
-                }
-                tracing::info!(
-                    "SIGHUP: config re-read; changes to watch folders, server and tiktok settings take effect after a restart"
-                );
-            }
-        }
-        if let Some(tls) = &self.tls
-            && let Err(e) = tls.reload()
-        {
-            tracing::error!("SIGHUP: keeping the current certificate: {e}");
-        }
-    }
-}
-
-/// SIGHUP: tell systemd, re-read what can change live, tell systemd we are ready again.
-async fn on_sighup(mut reload: Reload, notifier: Notifier, cancel: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        return;
-    };
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            _ = hup.recv() => {
-                notifier.reloading();
-                reload.apply();
-                notifier.ready();
-            }
-        }
     }
 }
 

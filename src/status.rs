@@ -104,6 +104,15 @@ impl Board {
         });
     }
 
+    /// Forgets why items under `folder` wait (the folder is no longer watched); items already
+    /// queued stay listed, they are still published.
+    pub fn unwait_under(&self, folder: &Path) {
+        self.edit(|i| {
+            i.waiting
+                .retain(|p, w| !p.starts_with(folder) || w.reason == "queued");
+        });
+    }
+
     pub fn fly(&self, f: InFlight) {
         self.edit(|i| {
             i.in_flight.insert(f.account.clone(), f);

@@ -50,7 +50,8 @@ fn help(e: &notify::Error) -> &'static str {
 
 /// Keeps the OS watches alive; dropping it stops the events.
 pub struct FolderWatcher {
-    _watcher: RecommendedWatcher,
+    watcher: RecommendedWatcher,
+    folders: Vec<PathBuf>,
     /// Set when a hint could not be queued or the kernel dropped events: rescan everything.
     pub overflow: Arc<AtomicBool>,
     /// Woken together with `overflow`, so a full channel still gets attention.
@@ -94,10 +95,40 @@ pub fn watch(folders: &[PathBuf], tx: mpsc::Sender<Hint>) -> Result<FolderWatche
             })?;
     }
     Ok(FolderWatcher {
-        _watcher: watcher,
+        watcher,
+        folders: folders.to_vec(),
         overflow,
         overflow_notify,
     })
+}
+
+impl FolderWatcher {
+    /// Watches exactly `folders` from now on (a reload added or removed some). A folder that
+    /// cannot be watched is reported and left out; the others are watched all the same.
+    pub fn set_folders(&mut self, folders: &[PathBuf]) -> Vec<WatchError> {
+        let mut errors = Vec::new();
+        for gone in self.folders.iter().filter(|f| !folders.contains(f)) {
+            // It may have been deleted already, which removed the OS watch with it.
+            let _ = self.watcher.unwatch(gone);
+        }
+        let mut watched: Vec<PathBuf> = self
+            .folders
+            .iter()
+            .filter(|f| folders.contains(f))
+            .cloned()
+            .collect();
+        for new in folders.iter().filter(|f| !self.folders.contains(f)) {
+            match self.watcher.watch(new, RecursiveMode::Recursive) {
+                Ok(()) => watched.push(new.clone()),
+                Err(source) => errors.push(WatchError::Watch {
+                    path: new.clone(),
+                    source,
+                }),
+            }
+        }
+        self.folders = watched;
+        errors
+    }
 }
 
 fn convert(event: &notify::Event) -> Vec<Hint> {

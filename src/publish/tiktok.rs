@@ -31,7 +31,7 @@ const PULL_SILENCE: Duration = Duration::from_secs(300);
 
 /// Publishes through the TikTok Content Posting API.
 pub struct TikTokPublisher {
-    pub tokens: TokenManager,
+    pub tokens: Arc<TokenManager>,
     pub registry: Registry,
     pub public_url: url::Url,
     pub transfer: Transfer,

@@ -26,6 +26,28 @@ pub struct FakePublisher {
     pub fail: Mutex<HashMap<String, String>>,
     /// Also append every init to this file (it outlives a killed process).
     pub init_log: Option<PathBuf>,
+    /// Items held in flight after their init until released (see [`Hold`]).
+    pub hold: Mutex<HashMap<String, Arc<Hold>>>,
+}
+
+/// Keeps one item in flight: `entered` fires once its publish_id is journaled, the publisher
+/// then waits for `release`.
+#[derive(Default)]
+pub struct Hold {
+    pub entered: tokio::sync::Notify,
+    pub release: tokio::sync::Notify,
+}
+
+impl FakePublisher {
+    /// Holds `item` in flight once it is published, until the returned hold is released.
+    pub fn hold(&self, item: &str) -> Arc<Hold> {
+        let h = Arc::new(Hold::default());
+        self.hold
+            .lock()
+            .expect("lock")
+            .insert(item.to_string(), h.clone());
+        h
+    }
 }
 
 impl FakePublisher {
@@ -65,6 +87,11 @@ impl Publisher for FakePublisher {
                     id
                 }
             };
+            let hold = self.hold.lock().expect("lock").get(&item).cloned();
+            if let Some(h) = hold {
+                h.entered.notify_one();
+                h.release.notified().await;
+            }
             let failure = self.fail.lock().expect("lock").get(&item).cloned();
             let mut o = PublishOutcome {
                 status: Status::Published,
@@ -97,6 +124,7 @@ impl Publisher for FakePublisher {
 pub struct Service {
     pub shared: Shared,
     pub events: broadcast::Receiver<Event>,
+    configs: tokio::sync::watch::Sender<Arc<Config>>,
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -119,6 +147,7 @@ impl Service {
             journal = journal.with_observer(o);
         }
         let (events_tx, events) = broadcast::channel(4096);
+        let (configs, config) = tokio::sync::watch::channel(config);
         let shared = Shared {
             config,
             journal,
@@ -137,9 +166,16 @@ impl Service {
         Service {
             shared,
             events,
+            configs,
             cancel,
             task,
         }
+    }
+
+    /// Hands the running pipeline the config now in `config_file`, as SIGHUP does.
+    pub fn reload(&self, config_file: &std::path::Path) {
+        let config = Config::load(config_file).expect("valid test config");
+        self.configs.send_replace(Arc::new(config));
     }
 
     /// Waits (up to `secs`) for the next finished item.

@@ -3,9 +3,6 @@
 //! from the inbox to done/ or failed/ with the result files a user reads.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -14,13 +11,13 @@ use tokdrop::tiktok::token_store::TokenStore;
 use tokdrop::tiktok::tokens::TokenManager;
 
 use crate::harness::Dir;
+use crate::process::Tokdrop;
 
 /// The running binary, its log lines, and the emulator it talks to.
 struct Running {
     d: Dir,
     emu: SandboxHandle,
-    child: Child,
-    lines: mpsc::Receiver<String>,
+    p: Tokdrop,
 }
 
 fn free_port() -> u16 {
@@ -90,44 +87,22 @@ async fn login(d: &Dir, emu: &SandboxHandle) {
     tokens.store_grant("default", &grant).await.expect("store");
 }
 
+impl std::ops::Deref for Running {
+    type Target = Tokdrop;
+    fn deref(&self) -> &Tokdrop {
+        &self.p
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Tokdrop {
+        &mut self.p
+    }
+}
+
 impl Running {
-    /// Waits for a log line containing `needle`; returns it.
-    fn wait_line(&self, needle: &str, secs: u64) -> String {
-        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-        let mut recent: Vec<String> = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) if l.contains(needle) => return l,
-                Ok(l) => {
-                    recent.push(l);
-                    if recent.len() > 20 {
-                        recent.remove(0);
-                    }
-                }
-                Err(_) => panic!(
-                    "no log line with {needle:?} within {secs}s; last lines:\n{}",
-                    recent.join("\n")
-                ),
-            }
-        }
-    }
-
-    /// Waits until `item` finished; returns its result file's text.
-    fn finished(&self, item: &str, secs: u64) -> String {
-        let line = self.wait_line(&format!("finished item={item} "), secs);
-        let path = line.split("result=").nth(1).expect("result path").trim();
-        fs::read_to_string(path).expect("result file")
-    }
-
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        let status = self.child.wait().expect("exit");
-        assert!(status.success(), "tokdrop exits 0 on SIGTERM: {status:?}");
+    fn stop(self) {
+        self.p.stop();
     }
 }
 
@@ -426,30 +401,8 @@ impl Running {
 
     /// Starts `tokdrop run` on the folder (again, after a kill) with the emulator.
     fn spawn(d: Dir, emu: SandboxHandle, envs: &[(&str, String)]) -> Running {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tokdrop"))
-            .args(["run", "--config", "watch.yaml"])
-            .current_dir(d.tmp.path())
-            .env("RUST_LOG", "info,tokdrop::access=warn")
-            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start tokdrop");
-        let (tx, lines) = mpsc::channel();
-        let stderr = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Running {
-            d,
-            emu,
-            child,
-            lines,
-        }
+        let p = Tokdrop::spawn(d.tmp.path(), &["run", "--config", "watch.yaml"], envs);
+        Running { d, emu, p }
     }
 }
 
@@ -541,21 +494,14 @@ async fn systemd_notify_protocol() {
     next("READY=1");
     next("STATUS=idle");
     next("WATCHDOG=1");
-    let pid = r.child.id().to_string();
-    Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .expect("kill -HUP");
+    r.signal("HUP");
     let reloading = next("RELOADING=1");
     assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
     next("READY=1");
     r.d.copy_sample("photo.jpg", "inbox/n.jpg");
     next("STATUS=publishing n.jpg");
     r.finished("n.jpg", 60);
-    Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill -TERM");
+    r.signal("TERM");
     next("STOPPING=1");
     let mut r = r;
     let status = r.child.wait().expect("exit");
@@ -563,35 +509,44 @@ async fn systemd_notify_protocol() {
 }
 
 /// SIGHUP re-reads the config: a broken one is refused and the service keeps working with the
-/// running one; a valid one is taken (here: a new log level, which RUST_LOG overrides).
+/// running one; a valid one is taken: a new watch folder is watched at once, a new log level
+/// applies (here RUST_LOG overrides it), and a changed server setting is named as needing a
+/// restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_with_a_broken_and_a_changed_config() {
     let r = start("", |_| {}).await;
-    let pid = r.child.id().to_string();
     let good = fs::read_to_string(r.d.path("watch.yaml")).expect("config");
     r.d.write("watch.yaml", &good.replace("mode: direct", "mode: publish"));
-    Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .expect("kill -HUP");
+    r.signal("HUP");
     let line = r.wait_line("SIGHUP: the config is invalid, keeping the running one", 30);
     assert!(line.contains("SIGHUP"), "{line}");
     r.wait_line("'publish' is not one of direct, inbox", 5);
     r.d.copy_sample("photo.jpg", "inbox/still.jpg");
     let text = r.finished("still.jpg", 60);
     assert!(text.contains("status: published"), "{text}");
+    fs::create_dir_all(r.d.path("more")).expect("mkdir");
     r.d.write(
         "watch.yaml",
-        &good.replace(
-            "state_dir: ./state",
-            "state_dir: ./state\nlog: {level: debug}",
+        &format!(
+            "{}  - path: ./more\n    mode: inbox\n    done_dir: ./more-done\n    failed_dir: ./more-failed\n    settle: 100ms\n",
+            good.replace(
+                "state_dir: ./state",
+                "state_dir: ./state\nlog: {level: debug}",
+            )
+            .replace("tls: {self_signed: true}}", "tls: {self_signed: true}, link_ttl: 1h}")
         ),
     );
-    Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .expect("kill -HUP");
+    r.signal("HUP");
     r.wait_line("RUST_LOG is set and keeps overriding log.level", 30);
+    r.wait_line(
+        "server.link_ttl changed; that takes effect after a restart",
+        10,
+    );
+    r.wait_line("reload: now watching", 10);
+    r.d.copy_sample("photo.jpg", "more/draft.jpg");
+    let text = r.finished("draft.jpg", 60);
+    assert!(text.contains("status: sent_to_inbox"), "{text}");
+    assert!(r.d.path("more-done/draft.result.yaml").exists());
     r.stop();
 }
 
@@ -613,10 +568,7 @@ async fn sigterm_in_flight_and_idle() {
     let t0 = std::time::Instant::now();
     let (d, emu) = {
         let mut r = r;
-        Command::new("kill")
-            .args(["-TERM", &r.child.id().to_string()])
-            .status()
-            .expect("kill -TERM");
+        r.signal("TERM");
         let status = r.child.wait().expect("exit");
         assert!(status.success(), "{status:?}");
         (r.d, r.emu)
