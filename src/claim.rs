@@ -73,9 +73,30 @@ pub fn claim(journal: &Journal, item: &ItemFiles, info: &ClaimInfo) -> Result<Re
         failed_dir: Some(info.failed_dir.to_path_buf()),
     };
     journal.write(&record)?;
-    move_in(&record)?;
+    if let Err(e) = move_in(&record) {
+        undo(journal, &record);
+        return Err(e);
+    }
     journal.advance(&mut record, Stage::Claimed)?;
     Ok(record)
+}
+
+/// After a failed move: puts back what was moved and drops the journal entry, so the item is
+/// whole in the watched folder again and can be taken later. When that fails as well, the
+/// entry stays and the next start completes the claim.
+fn undo(journal: &Journal, record: &Record) {
+    for p in &record.paths {
+        if p.work.exists()
+            && let Err(e) = fsops::move_no_replace(&p.work, &p.original)
+        {
+            tracing::error!(item = %record.item, "cannot put {} back: {e}; the claim completes at the next start", p.work.display());
+            return;
+        }
+    }
+    let _ = fs::remove_dir(work_dir(&record.watch, &record.id));
+    if let Err(e) = journal.remove(&record.id) {
+        tracing::error!(item = %record.item, "{e}");
+    }
 }
 
 /// Moves whatever is still in the watched folder into the work folder (idempotent).
@@ -119,4 +140,58 @@ pub fn recover_claiming(
     move_in(&record)?;
     journal.advance(&mut record, Stage::Claimed)?;
     Ok(Some(record))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A move that fails half-way is undone: the file already moved goes back, the journal
+    /// entry goes, the item is whole in the folder again.
+    #[test]
+    fn a_half_done_claim_is_undone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (watch, state) = (dir.path().join("inbox"), dir.path().join("state"));
+        fs::create_dir_all(&watch).expect("mkdir");
+        fs::create_dir_all(&state).expect("mkdir");
+        fs::write(watch.join("a.jpg"), b"jpg").expect("write");
+        fs::write(watch.join("a.yaml"), b"title: a").expect("write");
+        fs::write(dir.path().join("not-a-dir"), b"").expect("write");
+        let journal = Journal::open(&state).expect("journal");
+        let work = work_dir(&watch, "20261127T000000Z-00000000");
+        let record = Record {
+            id: "20261127T000000Z-00000000".into(),
+            watch: watch.clone(),
+            watch_index: 0,
+            item: "a.jpg".into(),
+            kind: crate::sidecar::rules::Kind::Photo,
+            account: "default".into(),
+            mode: Mode::Direct,
+            paths: vec![
+                ClaimedPath {
+                    original: watch.join("a.jpg"),
+                    work: work.join("a.jpg"),
+                },
+                ClaimedPath {
+                    original: watch.join("a.yaml"),
+                    // Its parent is a file: this rename fails (ENOTDIR).
+                    work: dir.path().join("not-a-dir/a.yaml"),
+                },
+            ],
+            queued_at: jiff::Timestamp::now(),
+            started_at: None,
+            stage: Stage::Claiming,
+            done_dir: None,
+            failed_dir: None,
+        };
+        journal.write(&record).expect("journal");
+        let err = move_in(&record).expect_err("the second move fails");
+        assert!(err.to_string().contains("a.yaml"), "{err}");
+        assert!(work.join("a.jpg").exists(), "the first file was moved");
+        undo(&journal, &record);
+        assert_eq!(fs::read(watch.join("a.jpg")).expect("back"), b"jpg");
+        assert!(watch.join("a.yaml").exists());
+        assert!(!work.exists(), "the work folder is gone");
+        assert!(journal.replay().expect("replay").is_empty(), "no journal entry");
+    }
 }

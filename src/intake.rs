@@ -59,6 +59,10 @@ pub enum Verdict {
     },
 }
 
+/// The longest wait before an item whose claim failed is tried again (the first wait is the
+/// folder's `settle`, doubling each time).
+pub const CLAIM_RETRY_MAX: Duration = Duration::from_secs(5 * 60);
+
 /// The intake task's state.
 pub struct Intake {
     config: Arc<Config>,
@@ -66,6 +70,8 @@ pub struct Intake {
     timers: BinaryHeap<Reverse<(Instant, PathBuf)>>,
     /// Keys handed on and not yet gone from the folder (the claim moves them).
     handed: HashSet<PathBuf>,
+    /// Items whose claim failed: not handed on again before the instant; the failure count.
+    backoff: HashMap<PathBuf, (Instant, u32)>,
     board: Board,
     out: mpsc::Sender<Candidate>,
     /// True during the first listing: files found then may already be old and quiet.
@@ -79,19 +85,21 @@ impl Intake {
             trackers: HashMap::new(),
             timers: BinaryHeap::new(),
             handed: HashSet::new(),
+            backoff: HashMap::new(),
             board,
             out,
             starting: true,
         }
     }
 
-    /// Runs until `cancel`: hints from `hints`, timers, periodic rescans, and new configs
-    /// from `reloads` (SIGHUP).
+    /// Runs until `cancel`: hints from `hints`, timers, periodic rescans, new configs from
+    /// `reloads` (SIGHUP), and items the pipeline could not claim from `retries`.
     pub async fn run(
         mut self,
         mut hints: mpsc::Receiver<Hint>,
         mut watcher: FolderWatcher,
         mut reloads: watch::Receiver<Arc<Config>>,
+        mut retries: mpsc::UnboundedReceiver<PathBuf>,
         cancel: CancellationToken,
     ) {
         self.rescan_at_start().await;
@@ -109,6 +117,7 @@ impl Intake {
                     Err(_) => reloadable = false,
                 },
                 Some(h) = hints.recv() => self.on_hint(h).await,
+                Some(key) = retries.recv() => self.retry_later(key),
                 () = watcher.overflow_notify.notified() => {
                     if watcher.overflow.swap(false, Ordering::SeqCst) {
                         tracing::warn!("file events were dropped; listing every folder again");
@@ -119,6 +128,25 @@ impl Intake {
                 _ = rescan.tick() => self.rescan().await,
             }
         }
+    }
+
+    /// The claim of `key` failed (the files are back in the folder): take it again later, after
+    /// the folder's `settle`, then twice as long each time, up to [`CLAIM_RETRY_MAX`].
+    fn retry_later(&mut self, key: PathBuf) {
+        self.handed.remove(&key);
+        let Some((wi, w)) = self.watch_of(&key) else {
+            return;
+        };
+        let tracker = Tracker::new(w.settle, true).with_give_up_after(w.give_up_after);
+        let failures = self.backoff.get(&key).map_or(0, |(_, n)| *n) + 1;
+        let wait = w
+            .settle
+            .saturating_mul(1 << failures.min(16))
+            .min(CLAIM_RETRY_MAX);
+        let at = Instant::now() + wait;
+        self.trackers.insert(key.clone(), (wi, tracker));
+        self.backoff.insert(key.clone(), (at, failures));
+        self.timers.push(Reverse((at, key)));
     }
 
     /// Takes a reloaded config: watches the new folder list, forgets items of folders no
@@ -283,10 +311,18 @@ impl Intake {
             Some(i) => i,
             None => {
                 self.trackers.remove(key);
+                self.backoff.remove(key);
                 self.board.unwait(key);
                 return;
             }
         };
+        if let Some((at, _)) = self.backoff.get(key)
+            && *at > Instant::now()
+        {
+            // The board still says why the claim failed.
+            self.timers.push(Reverse((*at, key.to_path_buf())));
+            return;
+        }
         if let Some(s) = &item.sidecar {
             self.board.unwait(s);
         }

@@ -217,8 +217,15 @@ pub async fn run(
     shared.emit(Event::Started);
     let (cand_tx, mut cand_rx) = mpsc::channel(256);
     let (intake_config, intake_reloads) = watch::channel(config.clone());
+    let (retry_tx, retry_rx) = mpsc::unbounded_channel();
     let intake = Intake::new(config.clone(), shared.board.clone(), cand_tx);
-    let intake_task = tokio::spawn(intake.run(hint_rx, watcher, intake_reloads, cancel.clone()));
+    let intake_task = tokio::spawn(intake.run(
+        hint_rx,
+        watcher,
+        intake_reloads,
+        retry_rx,
+        cancel.clone(),
+    ));
     let status_task = tokio::spawn(write_status(shared.clone(), cancel.clone()));
     let mut reloads = shared.config.clone();
     let mut reloadable = true;
@@ -236,7 +243,7 @@ pub async fn run(
                 Err(_) => reloadable = false,
             },
             c = cand_rx.recv() => match c {
-                Some(c) => dispatch(&shared, c, &workers.queues),
+                Some(c) => dispatch(&shared, c, &workers.queues, &retry_tx),
                 None => break,
             },
         }
@@ -469,11 +476,13 @@ fn result_of(job: &Job, o: PublishOutcome) -> ItemResult {
     r
 }
 
-/// Claims a candidate, then queues it or finishes it as invalid.
+/// Claims a candidate, then queues it or finishes it as invalid. A claim that fails (the
+/// files are left in the folder) goes back to intake through `retry`.
 fn dispatch(
     shared: &Shared,
     c: Candidate,
     queues: &HashMap<String, mpsc::UnboundedSender<Queued>>,
+    retry: &mpsc::UnboundedSender<PathBuf>,
 ) {
     let w = c.watch();
     let (account, mode) = match &c.verdict {
@@ -495,8 +504,14 @@ fn dispatch(
     let record = match claim::claim(&shared.journal, &c.item, &info) {
         Ok(r) => r,
         Err(e) => {
-            tracing::error!(item = %c.item.name, "cannot claim: {e}");
-            shared.board.unwait(&c.item.path);
+            let reason = format!("cannot take it: {e}; tokdrop tries again later");
+            tracing::error!(item = %c.item.name, "{reason}");
+            shared.board.wait(&c.item.path, reason.clone());
+            shared.emit(Event::Deferred {
+                item: c.item.name.clone(),
+                reason,
+            });
+            let _ = retry.send(c.item.path.clone());
             return;
         }
     };

@@ -328,3 +328,45 @@ async fn a_thousand_files_at_once() {
     assert_eq!(p.inits.lock().expect("lock").len(), N);
     s.stop().await;
 }
+
+/// A claim that fails (here the work area cannot be created) leaves the files in the folder,
+/// says why in `tokdrop status`, and is tried again until it works.
+#[tokio::test]
+async fn a_failed_claim_is_retried() {
+    let (d, p) = setup("");
+    let mut s = start(&d, &p);
+    while s.events.recv().await.expect("events") != tokdrop::pipeline::Event::Started {}
+    // The pipeline created the work area at start; a file in its place makes every claim fail.
+    fs::remove_dir(d.path("inbox/.tokdrop")).expect("rmdir");
+    d.write("inbox/.tokdrop", "");
+    d.copy_sample("photo.jpg", "outside/p.jpg");
+    fs::rename(d.path("outside/p.jpg"), d.path("inbox/p.jpg")).expect("mv");
+    let reason = loop {
+        match tokio::time::timeout(Duration::from_secs(10), s.events.recv())
+            .await
+            .expect("the claim is attempted")
+            .expect("events")
+        {
+            tokdrop::pipeline::Event::Deferred { item, reason } => {
+                assert_eq!(item, "p.jpg");
+                break reason;
+            }
+            e => panic!("unexpected {e:?}"),
+        }
+    };
+    assert!(reason.starts_with("cannot take it: "), "{reason}");
+    assert!(d.path("inbox/p.jpg").exists(), "the file stays in the folder");
+    let snap = s.shared.board.snapshot();
+    assert!(
+        snap.waiting
+            .iter()
+            .any(|w| w.path == d.path("inbox/p.jpg") && w.reason == reason),
+        "{snap:?}"
+    );
+    fs::remove_file(d.path("inbox/.tokdrop")).expect("rm");
+    fs::create_dir(d.path("inbox/.tokdrop")).expect("mkdir");
+    let (item, status, _) = s.finished(30).await;
+    assert_eq!((item.as_str(), status), ("p.jpg", Status::Published));
+    assert_eq!(p.inits_of("p.jpg"), 1);
+    s.stop().await;
+}
