@@ -192,6 +192,9 @@ mod tests {
         assert_eq!(fs::read(watch.join("a.jpg")).expect("back"), b"jpg");
         assert!(watch.join("a.yaml").exists());
         assert!(!work.exists(), "the work folder is gone");
-        assert!(journal.replay().expect("replay").is_empty(), "no journal entry");
+        assert!(
+            journal.replay().expect("replay").is_empty(),
+            "no journal entry"
+        );
     }
 }

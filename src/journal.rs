@@ -39,6 +39,10 @@ pub enum Stage {
     Published {
         publish_id: String,
         transfer: String,
+        /// The media URL tokens TikTok was given (pull): served again after a restart, so a
+        /// download TikTok starts (or retries) then still finds the files.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        url_tokens: Vec<String>,
     },
     Terminal {
         result: Box<ItemResult>,

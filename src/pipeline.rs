@@ -219,13 +219,8 @@ pub async fn run(
     let (intake_config, intake_reloads) = watch::channel(config.clone());
     let (retry_tx, retry_rx) = mpsc::unbounded_channel();
     let intake = Intake::new(config.clone(), shared.board.clone(), cand_tx);
-    let intake_task = tokio::spawn(intake.run(
-        hint_rx,
-        watcher,
-        intake_reloads,
-        retry_rx,
-        cancel.clone(),
-    ));
+    let intake_task =
+        tokio::spawn(intake.run(hint_rx, watcher, intake_reloads, retry_rx, cancel.clone()));
     let status_task = tokio::spawn(write_status(shared.clone(), cancel.clone()));
     let mut reloads = shared.config.clone();
     let mut reloadable = true;

@@ -24,6 +24,8 @@ pub struct Job {
     pub media: Vec<PathBuf>,
     journal: Journal,
     pub board: Board,
+    /// The media URL tokens of the current pull attempt, journaled with the publish_id.
+    pub url_tokens: Vec<String>,
 }
 
 impl Job {
@@ -34,12 +36,17 @@ impl Job {
         journal: Journal,
         board: Board,
     ) -> Self {
+        let url_tokens = match &record.stage {
+            Stage::Published { url_tokens, .. } => url_tokens.clone(),
+            _ => Vec::new(),
+        };
         Self {
             record,
             spec,
             media,
             journal,
             board,
+            url_tokens,
         }
     }
 
@@ -71,6 +78,11 @@ impl Job {
         let stage = Stage::Published {
             publish_id: publish_id.to_string(),
             transfer: transfer.to_string(),
+            url_tokens: if transfer == "pull" {
+                self.url_tokens.clone()
+            } else {
+                Vec::new()
+            },
         };
         self.journal.advance(&mut self.record, stage)
     }

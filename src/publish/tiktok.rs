@@ -223,8 +223,9 @@ impl TikTokPublisher {
         Step::Ok(())
     }
 
-    /// Serves the item's files and returns their URLs, in posting order.
-    async fn expose(&self, job: &Job) -> Step<Vec<String>> {
+    /// Serves the item's files and returns their URLs, in posting order. `resume`: under the
+    /// tokens journaled with the publish_id, so the URLs TikTok has keep working.
+    async fn expose(&self, job: &mut Job, resume: bool) -> Step<Vec<String>> {
         let files: Vec<(String, std::path::PathBuf)> = job
             .media
             .iter()
@@ -266,16 +267,28 @@ impl TikTokPublisher {
                 ));
             }
         };
-        match self
-            .registry
-            .register(ItemId::new(job.record.id.clone()), served)
-        {
-            Ok(published) => Step::Ok(
-                published
-                    .into_iter()
-                    .map(|p| format!("{}{}", self.public_url, p.url_path))
-                    .collect(),
-            ),
+        let item = ItemId::new(job.record.id.clone());
+        let registered = if resume && !job.url_tokens.is_empty() {
+            tracing::info!(item = %job.record.item, "serving the media again under the links TikTok was given");
+            self.registry
+                .restore(item.clone(), served.clone(), job.url_tokens.clone())
+                .or_else(|e| {
+                    tracing::warn!(item = %job.record.item, "{e}; serving under new links, which TikTok does not know");
+                    self.registry.register(item, served)
+                })
+        } else {
+            self.registry.register(item, served)
+        };
+        match registered {
+            Ok(published) => {
+                job.url_tokens = published.iter().map(|p| p.token.clone()).collect();
+                Step::Ok(
+                    published
+                        .into_iter()
+                        .map(|p| format!("{}{}", self.public_url, p.url_path))
+                        .collect(),
+                )
+            }
             Err(e) => Step::Finish(failure(
                 Status::Failed,
                 ErrorStage::Transfer,
@@ -510,7 +523,7 @@ impl TikTokPublisher {
         if let Some(publish_id) = job.publish_id().map(String::from) {
             let pulling = matches!(&job.record.stage, crate::journal::Stage::Published { transfer, .. } if transfer == "pull");
             if pulling {
-                let _ = step!(self.expose(job).await);
+                let _ = step!(self.expose(job, true).await);
             }
             let mut o = step!(
                 self.follow(job, &publish_id, pulling, creator.as_deref())
@@ -575,7 +588,7 @@ impl TikTokPublisher {
     }
 
     async fn pull_attempt(&self, job: &mut Job, creator: Option<&str>) -> Step<PublishOutcome> {
-        let urls = tri!(self.expose(job).await);
+        let urls = tri!(self.expose(job, false).await);
         let (publish_id, _) = match self.init(job, "pull", Source::Pull(&urls)).await {
             Step::Ok(v) => v,
             Step::Finish(o) => return Step::Finish(o),

@@ -71,6 +71,10 @@ pub struct SandboxConfig {
     pub extra_ca_file: Option<PathBuf>,
     /// Give up a pull after this long (TikTok: 1 h).
     pub pull_timeout_ms: u64,
+    /// Wait this long after an init before fetching the media (TikTok queues downloads).
+    pub pull_delay_ms: u64,
+    /// Tests: while true, no download starts (they wait, as if TikTok's queue were long).
+    pub hold_pulls: bool,
     /// Time between the media being complete and the post's terminal status.
     pub processing_delay_ms: u64,
     /// Time after PUBLISH_COMPLETE before a public post gets its ids.
@@ -118,6 +122,8 @@ impl Default for SandboxConfig {
             extra_ca_pem: None,
             extra_ca_file: None,
             pull_timeout_ms: 3_600_000,
+            pull_delay_ms: 0,
+            hold_pulls: false,
             processing_delay_ms: 200,
             moderation_delay_ms: 1000,
             upload_url_secs: 3600,

@@ -109,7 +109,21 @@ async fn pull_all(shared: &Arc<Shared>, publish_id: &str) -> Result<(), String> 
     } else {
         "video_pull_failed"
     };
-    let timeout = Duration::from_millis(shared.config().pull_timeout_ms);
+    let (timeout, delay) = {
+        let c = shared.config();
+        (
+            Duration::from_millis(c.pull_timeout_ms),
+            Duration::from_millis(c.pull_delay_ms),
+        )
+    };
+    if cancelled_after(&cancel, delay).await {
+        return Ok(());
+    }
+    while shared.config().hold_pulls {
+        if cancelled_after(&cancel, Duration::from_millis(50)).await {
+            return Ok(());
+        }
+    }
     let mut done_bytes = 0;
     for url in urls {
         let index = {

@@ -126,6 +126,8 @@ pub enum RegisterError {
     RelativePath(PathBuf),
     #[error("the OS random number generator failed: {0}")]
     Random(String),
+    #[error("a stored URL token is malformed: {0}")]
+    BadToken(String),
 }
 
 /// Checks a name for use as a URL segment; `Err` says why not.
@@ -216,6 +218,41 @@ impl Registry {
         item: ItemId,
         files: Vec<ServedFile>,
     ) -> Result<Vec<PublishedFile>, RegisterError> {
+        let tokens = files
+            .iter()
+            .map(|_| new_token())
+            .collect::<Result<Vec<_>, _>>()?;
+        self.insert(item, files, tokens)
+    }
+
+    /// Publishes `files` again under the tokens an earlier run gave them (kept in the journal),
+    /// so URLs TikTok already has keep working after a restart.
+    pub fn restore(
+        &self,
+        item: ItemId,
+        files: Vec<ServedFile>,
+        tokens: Vec<String>,
+    ) -> Result<Vec<PublishedFile>, RegisterError> {
+        if tokens.len() != files.len() {
+            return Err(RegisterError::BadToken("one token per file".into()));
+        }
+        if let Some(t) = tokens.iter().find(|t| {
+            t.len() != TOKEN_LEN || !t.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        }) {
+            return Err(RegisterError::BadToken(format!(
+                "{} characters, not {TOKEN_LEN} hex digits",
+                t.len()
+            )));
+        }
+        self.insert(item, files, tokens)
+    }
+
+    fn insert(
+        &self,
+        item: ItemId,
+        files: Vec<ServedFile>,
+        tokens: Vec<String>,
+    ) -> Result<Vec<PublishedFile>, RegisterError> {
         if files.is_empty() {
             return Err(RegisterError::NoFiles);
         }
@@ -231,10 +268,6 @@ impl Registry {
                 return Err(RegisterError::RelativePath(f.path.clone()));
             }
         }
-        let tokens = files
-            .iter()
-            .map(|_| new_token())
-            .collect::<Result<Vec<_>, _>>()?;
         let stats = StatsState::new(&files);
         let entry = Arc::new(ItemEntry {
             id: item.clone(),

@@ -134,3 +134,34 @@ fn add_range_merges() {
     add_range(&mut cov, 3, 12);
     assert_eq!(cov, vec![(0, 40)]);
 }
+
+/// A restored item answers on the tokens it had (a fresh registry after a restart); tokens
+/// that are not ours in shape, or not one per file, are refused.
+#[test]
+fn restore_keeps_the_old_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let before = Registry::new(Duration::from_secs(60));
+    let file = served(dir.path(), "a.jpg", b"x");
+    let out = before
+        .register(ItemId::from(1), vec![file.clone()])
+        .expect("register");
+    let after = Registry::new(Duration::from_secs(60));
+    let again = after
+        .restore(
+            ItemId::from(1),
+            vec![file.clone()],
+            vec![out[0].token.clone()],
+        )
+        .expect("restore");
+    assert_eq!(again, out);
+    assert!(after.lookup(&out[0].token).is_some());
+    for bad in [vec![], vec!["../x".to_string()], vec!["A".repeat(32)]] {
+        assert!(
+            matches!(
+                after.restore(ItemId::from(2), vec![file.clone()], bad),
+                Err(RegisterError::BadToken(_))
+            ),
+            "refused"
+        );
+    }
+}

@@ -341,21 +341,19 @@ async fn a_failed_claim_is_retried() {
     d.write("inbox/.tokdrop", "");
     d.copy_sample("photo.jpg", "outside/p.jpg");
     fs::rename(d.path("outside/p.jpg"), d.path("inbox/p.jpg")).expect("mv");
-    let reason = loop {
-        match tokio::time::timeout(Duration::from_secs(10), s.events.recv())
-            .await
-            .expect("the claim is attempted")
-            .expect("events")
-        {
-            tokdrop::pipeline::Event::Deferred { item, reason } => {
-                assert_eq!(item, "p.jpg");
-                break reason;
-            }
-            e => panic!("unexpected {e:?}"),
-        }
+    let event = tokio::time::timeout(Duration::from_secs(10), s.events.recv())
+        .await
+        .expect("the claim is attempted")
+        .expect("events");
+    let tokdrop::pipeline::Event::Deferred { item, reason } = event else {
+        panic!("unexpected {event:?}");
     };
+    assert_eq!(item, "p.jpg");
     assert!(reason.starts_with("cannot take it: "), "{reason}");
-    assert!(d.path("inbox/p.jpg").exists(), "the file stays in the folder");
+    assert!(
+        d.path("inbox/p.jpg").exists(),
+        "the file stays in the folder"
+    );
     let snap = s.shared.board.snapshot();
     assert!(
         snap.waiting

@@ -458,6 +458,34 @@ async fn kill9_matrix_with_the_real_binary() {
     }
 }
 
+/// Killed after TikTok accepted a pull and before it fetched the file: after the restart the
+/// same links serve the file again, so TikTok's download (queued until now) succeeds and the
+/// post is published once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_the_links_tiktok_was_given() {
+    let r = start("", |c| c.hold_pulls = true).await;
+    r.d.copy_sample("photo.jpg", "inbox/queued.jpg");
+    r.wait_line("init accepted item=queued.jpg", 60);
+    let (d, emu) = r.kill9();
+    let r = Running::spawn(d, emu, &[]);
+    r.wait_line(
+        "serving the media again under the links TikTok was given",
+        60,
+    );
+    r.emu.set(|c| c.hold_pulls = false);
+    let text = r.finished("queued.jpg", 60);
+    assert!(text.contains("status: published"), "{text}");
+    let calls = r.emu.calls();
+    assert_eq!(calls.posts.len(), 1, "posted once");
+    assert_eq!(calls.downloads.len(), 1, "{:?}", calls.downloads);
+    assert_eq!(
+        calls.downloads[0].sha256.as_deref(),
+        Some(sha256_hex(&r.d.path("done/queued.jpg")).as_str()),
+        "TikTok got the file through the link it was given before the restart"
+    );
+    r.stop();
+}
+
 /// systemd's notify protocol through a real datagram socket: READY once running, STATUS lines,
 /// WATCHDOG at half the interval, RELOADING with MONOTONIC_USEC then READY on SIGHUP, STOPPING
 /// on SIGTERM (exit 0).
