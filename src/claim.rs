@@ -19,8 +19,19 @@ pub const WORK_DIR: &str = ".tokdrop";
 pub enum ClaimError {
     #[error(transparent)]
     Journal(#[from] JournalError),
-    #[error("cannot move {path} into the work area: {source}")]
+    #[error("cannot move {path} into the work area: {source}{}", permission_help(.path, .source))]
     Move { path: PathBuf, source: io::Error },
+}
+
+/// What to do about a move the file system refused for lack of permission.
+fn permission_help(path: &Path, e: &io::Error) -> &'static str {
+    if e.kind() != io::ErrorKind::PermissionDenied {
+        ""
+    } else if path.is_dir() {
+        " (tokdrop must be able to write to the photo-set folder itself to move it: make it group-writable, e.g. chmod -R g+w, or drop sets with umask 002)"
+    } else {
+        " (tokdrop must be able to write to the watched folder: check its owner, group and mode)"
+    }
 }
 
 /// The work folder of one item.
@@ -196,5 +207,31 @@ mod tests {
             journal.replay().expect("replay").is_empty(),
             "no journal entry"
         );
+    }
+
+    /// A refused move says what to change: the set folder's mode, or the watched folder's.
+    #[test]
+    fn permission_errors_say_what_to_fix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let denied = || io::Error::from(io::ErrorKind::PermissionDenied);
+        let set = ClaimError::Move {
+            path: dir.path().to_path_buf(),
+            source: denied(),
+        };
+        assert!(set.to_string().contains("chmod -R g+w"), "{set}");
+        let file = ClaimError::Move {
+            path: dir.path().join("clip.mp4"),
+            source: denied(),
+        };
+        assert!(
+            file.to_string().contains("write to the watched folder"),
+            "{file}"
+        );
+        let other = ClaimError::Move {
+            path: dir.path().to_path_buf(),
+            source: io::Error::from(io::ErrorKind::NotFound),
+        };
+        assert!(!other.to_string().contains("help"), "{other}");
+        assert!(!other.to_string().contains("("), "{other}");
     }
 }

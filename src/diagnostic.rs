@@ -71,6 +71,8 @@ pub fn display_path(p: &Path) -> String {
     let abs = crate::config::absolute(p);
     match std::env::current_dir()
         .ok()
+        // Under systemd the working directory is `/`: keep paths absolute there.
+        .filter(|cwd| cwd.parent().is_some())
         .and_then(|cwd| abs.strip_prefix(cwd).ok().map(Path::to_path_buf))
     {
         Some(rel) if rel.as_os_str().is_empty() => ".".to_string(),

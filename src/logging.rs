@@ -3,7 +3,8 @@
 //! same lines in rolling files under `log.dir` with old files pruned.
 //!
 //! Under systemd, stderr goes to the journal, which stamps every line itself: when
-//! `JOURNAL_STREAM` names our stderr we leave our timestamps (and colours) out. Files always
+//! `JOURNAL_STREAM` names our stderr we leave our timestamps (and colours) out and start each
+//! line with its priority (`<3>` …) instead. Files always
 //! carry timestamps (UTC, RFC 3339). File lines go through tracing-appender's non-blocking
 //! writer with `lossy(false)`: a slow disk slows logging down instead of dropping lines.
 //!
@@ -224,12 +225,11 @@ where
 
     // Both layers see the same subscriber (`Vec<Box<dyn Layer>>` is one layer), so each
     // can pick its own timestamps and colours.
-    let mut layers: Vec<BoxedLayer> = vec![line_layer(
-        cfg.format,
-        !env.journal,
-        env.terminal && !env.journal,
-        stderr,
-    )];
+    let mut layers: Vec<BoxedLayer> = vec![if env.journal {
+        line_layer(cfg.format, false, false, Prioritized(stderr))
+    } else {
+        line_layer(cfg.format, true, env.terminal, stderr)
+    }];
     let worker = match &cfg.dir {
         Some(dir) => {
             let (writer, worker) = file_writer(dir, cfg.rotation, cfg.keep)?;
@@ -259,6 +259,61 @@ where
         (LogFormat::Text, false) => text.without_time().boxed(),
         (LogFormat::Json, true) => text.json().flatten_event(true).boxed(),
         (LogFormat::Json, false) => text.json().flatten_event(true).without_time().boxed(),
+    }
+}
+
+/// Under journald, each line starts with its sd-daemon(3) priority (`<3>` error, `<4>` warn,
+/// `<6>` info, `<7>` debug), which journald strips and records, so `journalctl -p err` finds
+/// tokdrop's errors.
+struct Prioritized<W>(W);
+
+impl<'a, W: MakeWriter<'a>> MakeWriter<'a> for Prioritized<W> {
+    type Writer = PrefixWriter<W::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        PrefixWriter {
+            inner: self.0.make_writer(),
+            prefix: None,
+        }
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        let prefix = match *meta.level() {
+            tracing::Level::ERROR => "<3>",
+            tracing::Level::WARN => "<4>",
+            tracing::Level::INFO => "<6>",
+            _ => "<7>",
+        };
+        PrefixWriter {
+            inner: self.0.make_writer_for(meta),
+            prefix: Some(prefix),
+        }
+    }
+}
+
+/// Writes `prefix` before the first bytes, in the same write (lines from several threads
+/// must not interleave between the two).
+struct PrefixWriter<W> {
+    inner: W,
+    prefix: Option<&'static str>,
+}
+
+impl<W: std::io::Write> std::io::Write for PrefixWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.prefix.take() {
+            Some(p) => {
+                let mut line = Vec::with_capacity(p.len() + buf.len());
+                line.extend_from_slice(p.as_bytes());
+                line.extend_from_slice(buf);
+                self.inner.write_all(&line)?;
+                Ok(buf.len())
+            }
+            None => self.inner.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -389,7 +444,7 @@ mod tests {
 
         let (out, _g) = log_with(&settings(LogFormat::Text, None), &journal, transition);
         assert!(
-            out.starts_with(" INFO ") || out.starts_with("INFO "),
+            out.starts_with("<6> INFO ") || out.starts_with("<6>INFO "),
             "{out:?}"
         );
         assert!(
@@ -398,8 +453,29 @@ mod tests {
         );
 
         let (out, _g) = log_with(&settings(LogFormat::Json, None), &journal, transition);
-        let v: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
+        let json = out.trim().strip_prefix("<6>").expect("priority prefix");
+        let v: serde_json::Value = serde_json::from_str(json).expect("JSON");
         assert!(v.get("timestamp").is_none(), "{v}");
+    }
+
+    /// Under journald every line carries its priority, so `journalctl -p err` finds errors.
+    #[test]
+    fn journal_lines_carry_their_priority() {
+        let journal = Env {
+            journal: true,
+            ..Env::default()
+        };
+        let (out, _g) = log_with(&settings(LogFormat::Text, None), &journal, || {
+            tracing::error!("cannot take it");
+            tracing::warn!("paused");
+            tracing::info!("finished");
+        });
+        let prefixes: Vec<&str> = out.lines().map(|l| &l[..3]).collect();
+        assert_eq!(prefixes, ["<3>", "<4>", "<6>"], "{out}");
+        let (out, _g) = log_with(&settings(LogFormat::Text, None), &Env::default(), || {
+            tracing::error!("cannot take it")
+        });
+        assert!(!out.contains("<3>"), "only for journald: {out}");
     }
 
     use std::str::FromStr;

@@ -269,3 +269,27 @@ fn example_config_is_valid() {
         "{stdout}"
     );
 }
+
+/// Run from `/` (as systemd runs the service), messages keep absolute paths: `/etc/…`, not
+/// `etc/…`.
+#[test]
+fn paths_stay_absolute_when_run_from_the_root() {
+    let d = Dir::new("direct");
+    let config = d.path("watch.yaml");
+    fs::write(
+        &config,
+        fs::read_to_string(&config).expect("config") + "bogus_key: 1\n",
+    )
+    .expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokdrop"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .current_dir("/")
+        .output()
+        .expect("run");
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    let expected = format!("{}:", config.display());
+    assert!(text.contains(&expected), "{text}");
+    assert!(text.contains("'bogus_key'"), "{text}");
+}
