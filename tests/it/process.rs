@@ -82,3 +82,13 @@ impl Tokdrop {
         assert!(status.success(), "tokdrop exits 0 on SIGTERM: {status:?}");
     }
 }
+
+/// A test that fails half-way must not leave the service running.
+impl Drop for Tokdrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
