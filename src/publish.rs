@@ -5,6 +5,7 @@
 //! per account.
 
 pub mod cadence;
+pub mod machine;
 pub mod tiktok;
 
 use std::future::Future;

@@ -2,6 +2,7 @@
 //! intent, init, journaled publish_id, media served (PULL_FROM_URL) or uploaded (FILE_UPLOAD),
 //! status polled until terminal, URLs revoked. Transient errors are retried with back-off; an
 //! init that may have reached TikTok is never sent again; account-wide conditions defer the job.
+//! This is the async driver: what each answer means is decided in [`super::machine`].
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,25 +10,21 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::cadence::next_poll;
+use super::machine::{
+    Follow, FollowStep, api_failure, check_creator, failure, pause_reason, pull_failed,
+};
 use super::{Attempt, Job, PublishOutcome, Publisher};
 use crate::config::Transfer;
 use crate::media::MediaKind;
-use crate::outcome::{ErrorStage, Fetched, PreviousAttempt, ResultError, Status};
+use crate::outcome::{ErrorStage, Fetched, PreviousAttempt, Status};
 use crate::post::{self, Source};
 use crate::serve::{ItemId, Registry, ServedFile};
-use crate::sidecar::Mode;
 use crate::sidecar::rules::Kind;
 use crate::tiktok::api::InitKind;
 use crate::tiktok::authorized::AuthorizedError;
 use crate::tiktok::chunks::ChunkPlan;
-use crate::tiktok::error::{AccountPause, ApiError, ErrorClass, InitError};
-use crate::tiktok::fail_reason::fail_reason_hint;
+use crate::tiktok::error::{ApiError, ErrorClass, InitError};
 use crate::tiktok::tokens::TokenManager;
-use crate::tiktok::wire::{CreatorInfo, PublishState};
-
-/// Without a single request from TikTok this long after init, a pull counts as failed (auto).
-const PULL_SILENCE: Duration = Duration::from_secs(300);
 
 /// Publishes through the TikTok Content Posting API.
 pub struct TikTokPublisher {
@@ -68,56 +65,6 @@ macro_rules! step {
             Step::Later(r) => return Attempt::Later { reason: r },
         }
     };
-}
-
-fn failure(
-    status: Status,
-    stage: ErrorStage,
-    code: &str,
-    message: String,
-    log_id: Option<String>,
-    hint: String,
-) -> Box<PublishOutcome> {
-    Box::new(PublishOutcome::failed(
-        status,
-        ResultError {
-            stage,
-            code: code.to_string(),
-            message,
-            log_id,
-            hint,
-        },
-    ))
-}
-
-fn api_failure(stage: ErrorStage, e: &ApiError) -> Box<PublishOutcome> {
-    failure(
-        Status::Failed,
-        stage,
-        &e.code,
-        e.message.clone(),
-        e.log_id.clone(),
-        e.hint(),
-    )
-}
-
-/// What an account-wide pause means to the user.
-fn pause_reason(p: AccountPause, e: &str) -> String {
-    match p {
-        AccountPause::DailyPostCap => {
-            format!("paused: TikTok's daily post limit is reached ({e}); retrying later")
-        }
-        AccountPause::PendingShareCap => format!(
-            "paused: too many drafts wait in the creator's inbox ({e}); post or delete some in the TikTok app"
-        ),
-        AccountPause::ActiveUserCap => {
-            format!("paused: the app reached its daily creator limit ({e}); retrying later")
-        }
-        AccountPause::BannedFromPosting => {
-            format!("paused: TikTok does not let this account post ({e})")
-        }
-        AccountPause::NeedsLogin => "paused: needs login — run `tokdrop auth login`".to_string(),
-    }
 }
 
 impl TikTokPublisher {
@@ -169,58 +116,6 @@ impl TikTokPublisher {
                 }
             }
         }
-    }
-
-    /// Checks the post against the creator's current settings; forces interactions off where
-    /// the creator disabled them.
-    fn check_creator(
-        &self,
-        job: &mut Job,
-        info: &CreatorInfo,
-        duration_ms: Option<u64>,
-    ) -> Step<()> {
-        let spec = &mut job.spec;
-        if spec.mode == Mode::Direct
-            && let Some(p) = spec.privacy_level
-            && !info.privacy_level_options.iter().any(|o| o == p.as_str())
-        {
-            return Step::Finish(failure(
-                Status::Failed,
-                ErrorStage::Validate,
-                "privacy_level_option_mismatch",
-                format!(
-                    "privacy_level {p} is not one of this account's options ({})",
-                    info.privacy_level_options.join(", ")
-                ),
-                None,
-                format!(
-                    "choose one of {} in the sidecar or the folder defaults",
-                    info.privacy_level_options.join(", ")
-                ),
-            ));
-        }
-        if spec.kind == Kind::Video
-            && let Some(ms) = duration_ms
-            && info.max_video_post_duration_sec > 0
-            && ms > u64::from(info.max_video_post_duration_sec) * 1000
-        {
-            return Step::Finish(failure(
-                Status::Failed,
-                ErrorStage::Validate,
-                "video_too_long_for_creator",
-                format!(
-                    "the video is {} s long; this account may post at most {} s",
-                    ms / 1000,
-                    info.max_video_post_duration_sec
-                ),
-                None,
-                "shorten the video".to_string(),
-            ));
-        }
-        spec.disable_comment |= info.comment_disabled;
-        spec.disable_duet |= info.duet_disabled;
-        spec.disable_stitch |= info.stitch_disabled;
-        Step::Ok(())
     }
 
     /// Serves the item's files and returns their URLs, in posting order. `resume`: under the
@@ -382,7 +277,7 @@ impl TikTokPublisher {
         }
     }
 
-    /// Polls until a terminal status, the timeout, or the service stopping.
+    /// Polls until a terminal status, the timeout, or the service stopping ([`Follow`] decides).
     async fn follow(
         &self,
         job: &Job,
@@ -391,85 +286,42 @@ impl TikTokPublisher {
         creator: Option<&str>,
     ) -> Step<PublishOutcome> {
         let started = tokio::time::Instant::now();
-        let mut polls = 0u32;
-        let mut awaiting_id = false;
-        let mut complete_without_id: Option<PublishOutcome> = None;
         let public = job
             .spec
             .privacy_level
             .is_some_and(|p| p.as_str() == "PUBLIC_TO_EVERYONE");
+        let mut follow = Follow::new(publish_id, creator, public, pulling, self.publish_timeout);
+        let item = ItemId::new(job.record.id.clone());
         loop {
-            let elapsed = started.elapsed();
-            if elapsed > self.publish_timeout {
-                if let Some(o) = complete_without_id {
-                    return Step::Ok(o); // published; TikTok never showed the post id
-                }
-                return Step::Finish(failure(Status::Unknown, ErrorStage::Timeout, "publish_timeout", format!("TikTok did not finish processing within {}", crate::duration::format(self.publish_timeout)), None, "look at the creator's profile or inbox later; move the files back to try again if the post never appears".into()));
-            }
-            if pulling
-                && polls > 0
-                && elapsed > PULL_SILENCE
-                && self
-                    .registry
-                    .stats(&ItemId::new(job.record.id.clone()))
-                    .is_none_or(|s| s.requests == 0)
-            {
-                return Step::Finish(failure(Status::Failed, ErrorStage::Transfer, "video_pull_failed", "TikTok never fetched the media URL".into(), None, "check that public_url is reachable from the internet and verified in the TikTok portal".into()));
-            }
-            let wait = if polls == 0 {
-                Duration::ZERO
-            } else {
-                next_poll(elapsed, awaiting_id)
+            let requested = self.registry.stats(&item).is_some_and(|s| s.requests > 0);
+            let wait = match follow.next(started.elapsed(), requested) {
+                FollowStep::Poll(wait) => wait,
+                FollowStep::Done(o) => return Step::Ok(*o),
+                FollowStep::Finish(o) => return Step::Finish(o),
             };
             tokio::select! {
                 () = self.cancel.cancelled() => return Step::Later("the service is stopping; the post is followed again at the next start".into()),
                 () = tokio::time::sleep(wait) => {}
             }
-            polls += 1;
             let status = tri!(
                 self.call(job, ErrorStage::Processing, |t| async move {
                     self.tokens.client().status_fetch(&t, publish_id).await
                 })
                 .await
             );
-            let fetched = self.registry.stats(&ItemId::new(job.record.id.clone()));
+            let fetched = self.registry.stats(&item);
             job.board.update_flight(&job.record.account, |f| {
-                f.stage = format!("processing (polled {polls}×)");
+                f.stage = format!("processing (polled {}×)", follow.polls());
                 f.publish_id = Some(publish_id.to_string());
                 f.bytes_fetched = fetched
                     .as_ref()
                     .map(|s| s.bytes_sent)
                     .or(status.downloaded_bytes);
             });
-            match status.state {
-                PublishState::PublishComplete => {
-                    let ids: Vec<String> = status.post_ids.iter().map(u64::to_string).collect();
-                    let mut o = done(Status::Published, publish_id, ids.clone(), creator);
-                    if ids.is_empty() && public {
-                        awaiting_id = true;
-                        complete_without_id = Some(o);
-                        continue;
-                    }
-                    o.post_ids = ids;
-                    return Step::Ok(o);
-                }
-                PublishState::SentToUserInbox => {
-                    return Step::Ok(done(Status::SentToInbox, publish_id, Vec::new(), creator));
-                }
-                PublishState::Failed => {
-                    let reason = status.fail_reason.unwrap_or_else(|| "unknown".into());
-                    let mut o = failure(
-                        Status::Failed,
-                        ErrorStage::Processing,
-                        &reason,
-                        format!("TikTok could not publish the post: {reason}"),
-                        None,
-                        fail_reason_hint(&reason).to_string(),
-                    );
-                    o.publish_id = Some(publish_id.to_string());
-                    return Step::Finish(o);
-                }
-                _ => {}
+            match follow.on_status(&status) {
+                Some(FollowStep::Done(o)) => return Step::Ok(*o),
+                Some(FollowStep::Finish(o)) => return Step::Finish(o),
+                Some(FollowStep::Poll(_)) | None => {}
             }
         }
     }
@@ -479,30 +331,6 @@ fn error_code<E: std::fmt::Display>(e: &AuthorizedError<E>) -> String {
     match e {
         AuthorizedError::Auth(a) => a.to_string(),
         AuthorizedError::Call(c) | AuthorizedError::RejectedAfterRefresh(c) => c.to_string(),
-    }
-}
-
-fn done(
-    status: Status,
-    publish_id: &str,
-    post_ids: Vec<String>,
-    creator: Option<&str>,
-) -> PublishOutcome {
-    let post_url = match (post_ids.first(), creator) {
-        (Some(id), Some(user)) if !user.is_empty() => {
-            Some(format!("https://www.tiktok.com/@{user}/video/{id}"))
-        }
-        _ => None,
-    };
-    PublishOutcome {
-        status,
-        transfer: None,
-        publish_id: Some(publish_id.to_string()),
-        post_ids,
-        post_url,
-        previous_attempts: Vec::new(),
-        fetched: None,
-        error: None,
     }
 }
 
@@ -539,7 +367,9 @@ impl TikTokPublisher {
         } else {
             None
         };
-        step!(self.check_creator(job, &info, duration_ms));
+        if let Err(o) = check_creator(&mut job.spec, &info, duration_ms) {
+            return Attempt::Done(o);
+        }
         let video = job.spec.kind == Kind::Video;
         let first = if video && self.transfer == Transfer::Upload {
             "upload"
@@ -678,15 +508,6 @@ impl TikTokPublisher {
         }
         o
     }
-}
-
-fn pull_failed(o: &PublishOutcome) -> bool {
-    o.error.as_ref().is_some_and(|e| {
-        matches!(
-            e.code.as_str(),
-            "video_pull_failed" | "url_ownership_unverified"
-        )
-    })
 }
 
 impl Publisher for Arc<TikTokPublisher> {

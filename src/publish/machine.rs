@@ -1,0 +1,285 @@
+//! The publisher's decisions, without I/O: whether the creator's current settings allow the
+//! post, what a status answer means, when following a post stops (terminal status, timeout,
+//! a pull TikTok never started), and the outcomes and messages for each end. The async driver
+//! in [`super::tiktok`] does the calls and the waiting.
+
+use std::time::Duration;
+
+use super::PublishOutcome;
+use super::cadence::next_poll;
+use crate::outcome::{ErrorStage, ResultError, Status};
+use crate::sidecar::Mode;
+use crate::sidecar::rules::{Kind, PostSpec};
+use crate::tiktok::error::{AccountPause, ApiError};
+use crate::tiktok::fail_reason::fail_reason_hint;
+use crate::tiktok::wire::{CreatorInfo, PublishState, PublishStatus};
+
+/// Without a single request from TikTok this long after init, a pull counts as failed.
+pub const PULL_SILENCE: Duration = Duration::from_secs(300);
+
+/// An outcome with an error and no post behind it.
+pub fn failure(
+    status: Status,
+    stage: ErrorStage,
+    code: &str,
+    message: String,
+    log_id: Option<String>,
+    hint: String,
+) -> Box<PublishOutcome> {
+    Box::new(PublishOutcome::failed(
+        status,
+        ResultError {
+            stage,
+            code: code.to_string(),
+            message,
+            log_id,
+            hint,
+        },
+    ))
+}
+
+/// An item-level API error as the item's failure.
+pub fn api_failure(stage: ErrorStage, e: &ApiError) -> Box<PublishOutcome> {
+    failure(
+        Status::Failed,
+        stage,
+        &e.code,
+        e.message.clone(),
+        e.log_id.clone(),
+        e.hint(),
+    )
+}
+
+/// What an account-wide pause means to the user (`tokdrop status`, systemd's STATUS=).
+pub fn pause_reason(p: AccountPause, e: &str) -> String {
+    match p {
+        AccountPause::DailyPostCap => {
+            format!("paused: TikTok's daily post limit is reached ({e}); retrying later")
+        }
+        AccountPause::PendingShareCap => format!(
+            "paused: too many drafts wait in the creator's inbox ({e}); post or delete some in the TikTok app"
+        ),
+        AccountPause::ActiveUserCap => {
+            format!("paused: the app reached its daily creator limit ({e}); retrying later")
+        }
+        AccountPause::BannedFromPosting => {
+            format!("paused: TikTok does not let this account post ({e})")
+        }
+        AccountPause::NeedsLogin => "paused: needs login — run `tokdrop auth login`".to_string(),
+    }
+}
+
+/// Checks the post against the creator's current settings (fresh creator_info); forces
+/// interactions off where the creator disabled them.
+pub fn check_creator(
+    spec: &mut PostSpec,
+    info: &CreatorInfo,
+    duration_ms: Option<u64>,
+) -> Result<(), Box<PublishOutcome>> {
+    let options = || info.privacy_level_options.join(", ");
+    if spec.mode == Mode::Direct
+        && let Some(p) = spec.privacy_level
+        && !info.privacy_level_options.iter().any(|o| o == p.as_str())
+    {
+        return Err(failure(
+            Status::Failed,
+            ErrorStage::Validate,
+            "privacy_level_option_mismatch",
+            format!(
+                "privacy_level {p} is not one of this account's options ({})",
+                options()
+            ),
+            None,
+            format!(
+                "choose one of {} in the sidecar or the folder defaults",
+                options()
+            ),
+        ));
+    }
+    if spec.kind == Kind::Video
+        && let Some(ms) = duration_ms
+        && info.max_video_post_duration_sec > 0
+        && ms > u64::from(info.max_video_post_duration_sec) * 1000
+    {
+        return Err(failure(
+            Status::Failed,
+            ErrorStage::Validate,
+            "video_too_long_for_creator",
+            format!(
+                "the video is {} s long; this account may post at most {} s",
+                ms / 1000,
+                info.max_video_post_duration_sec
+            ),
+            None,
+            "shorten the video".to_string(),
+        ));
+    }
+    spec.disable_comment |= info.comment_disabled;
+    spec.disable_duet |= info.duet_disabled;
+    spec.disable_stitch |= info.stitch_disabled;
+    Ok(())
+}
+
+/// A post that reached TikTok: its status, publish_id, ids and, with a username, its link.
+pub fn done(
+    status: Status,
+    publish_id: &str,
+    post_ids: Vec<String>,
+    creator: Option<&str>,
+) -> PublishOutcome {
+    let post_url = match (post_ids.first(), creator) {
+        (Some(id), Some(user)) if !user.is_empty() => {
+            Some(format!("https://www.tiktok.com/@{user}/video/{id}"))
+        }
+        _ => None,
+    };
+    PublishOutcome {
+        status,
+        transfer: None,
+        publish_id: Some(publish_id.to_string()),
+        post_ids,
+        post_url,
+        previous_attempts: Vec::new(),
+        fetched: None,
+        error: None,
+    }
+}
+
+/// Whether a failed pull may be tried again as FILE_UPLOAD (`transfer: auto`).
+pub fn pull_failed(o: &PublishOutcome) -> bool {
+    o.error.as_ref().is_some_and(|e| {
+        matches!(
+            e.code.as_str(),
+            "video_pull_failed" | "url_ownership_unverified"
+        )
+    })
+}
+
+/// What following a post does next.
+#[derive(Debug, PartialEq)]
+pub enum FollowStep {
+    /// Wait this long, then fetch the status.
+    Poll(Duration),
+    /// The post is published or in the inbox.
+    Done(Box<PublishOutcome>),
+    /// It ended otherwise: failed, or unknown after the timeout.
+    Finish(Box<PublishOutcome>),
+}
+
+/// Following one publish_id to its end.
+#[derive(Debug)]
+pub struct Follow {
+    publish_id: String,
+    creator: Option<String>,
+    /// A PUBLIC_TO_EVERYONE post gets its id after moderation: worth waiting for.
+    public: bool,
+    /// PULL_FROM_URL: TikTok must come and fetch the media.
+    pulling: bool,
+    timeout: Duration,
+    polls: u32,
+    /// Complete, public, no post id yet: published, waiting (slowly) for the id.
+    complete_without_id: Option<Box<PublishOutcome>>,
+}
+
+impl Follow {
+    pub fn new(
+        publish_id: &str,
+        creator: Option<&str>,
+        public: bool,
+        pulling: bool,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            publish_id: publish_id.to_string(),
+            creator: creator.map(String::from),
+            public,
+            pulling,
+            timeout,
+            polls: 0,
+            complete_without_id: None,
+        }
+    }
+
+    /// Status requests made so far.
+    pub fn polls(&self) -> u32 {
+        self.polls
+    }
+
+    /// The next step, `elapsed` after following began; `requested`: TikTok has asked for the
+    /// media at least once.
+    pub fn next(&mut self, elapsed: Duration, requested: bool) -> FollowStep {
+        if elapsed > self.timeout {
+            if let Some(o) = self.complete_without_id.take() {
+                return FollowStep::Done(o); // published; TikTok never showed the post id
+            }
+            return FollowStep::Finish(failure(
+                Status::Unknown,
+                ErrorStage::Timeout,
+                "publish_timeout",
+                format!(
+                    "TikTok did not finish processing within {}",
+                    crate::duration::format(self.timeout)
+                ),
+                None,
+                "look at the creator's profile or inbox later; move the files back to try again if the post never appears".into(),
+            ));
+        }
+        if self.pulling && self.polls > 0 && elapsed > PULL_SILENCE && !requested {
+            return FollowStep::Finish(failure(
+                Status::Failed,
+                ErrorStage::Transfer,
+                "video_pull_failed",
+                "TikTok never fetched the media URL".into(),
+                None,
+                "check that public_url is reachable from the internet and verified in the TikTok portal".into(),
+            ));
+        }
+        let wait = if self.polls == 0 {
+            Duration::ZERO
+        } else {
+            next_poll(elapsed, self.complete_without_id.is_some())
+        };
+        self.polls += 1;
+        FollowStep::Poll(wait)
+    }
+
+    /// A status answer: `Some` when the post reached its end.
+    pub fn on_status(&mut self, status: &PublishStatus) -> Option<FollowStep> {
+        let creator = self.creator.as_deref();
+        match status.state {
+            PublishState::PublishComplete => {
+                let ids: Vec<String> = status.post_ids.iter().map(u64::to_string).collect();
+                let o = Box::new(done(Status::Published, &self.publish_id, ids, creator));
+                if o.post_ids.is_empty() && self.public {
+                    self.complete_without_id = Some(o);
+                    return None;
+                }
+                Some(FollowStep::Done(o))
+            }
+            PublishState::SentToUserInbox => Some(FollowStep::Done(Box::new(done(
+                Status::SentToInbox,
+                &self.publish_id,
+                Vec::new(),
+                creator,
+            )))),
+            PublishState::Failed => {
+                let reason = status.fail_reason.as_deref().unwrap_or("unknown");
+                let mut o = failure(
+                    Status::Failed,
+                    ErrorStage::Processing,
+                    reason,
+                    format!("TikTok could not publish the post: {reason}"),
+                    None,
+                    fail_reason_hint(reason),
+                );
+                o.publish_id = Some(self.publish_id.clone());
+                Some(FollowStep::Finish(o))
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;
