@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::Dir;
+use crate::harness::{Dir, free_port};
 
 struct Emulator {
     child: Child,
@@ -58,14 +58,6 @@ watch:
             b = emu.base
         ),
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 /// Full loopback login: the URL is printed alone on stdout, the "browser" follows TikTok's

@@ -12,6 +12,15 @@ pub fn sample(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A TCP port free on loopback right now (for a server the test starts as a child).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
 pub struct Dir {
     pub tmp: tempfile::TempDir,
 }

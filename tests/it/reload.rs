@@ -7,19 +7,7 @@ use tokdrop::outcome::Status;
 use tokdrop::pipeline::Event;
 
 use crate::fake::{FakePublisher, Service};
-use crate::harness::Dir;
-
-const HEAD: &str = "\
-state_dir: ./state
-server:
-  listen: 127.0.0.1:8443
-  public_url: https://media.example.com/
-  tls: {self_signed: true}
-tiktok:
-  client_key: key
-  client_secret_file: ./secret
-watch:
-";
+use crate::harness::{CONFIG, Dir};
 
 const INBOX: &str = "  - path: ./inbox
     mode: direct
@@ -40,7 +28,9 @@ const SECOND: &str = "  - path: ./second
 /// Writes the config; the watched folders must exist (their done/failed folders need not).
 fn config(d: &Dir, entries: &[&str]) {
     fs::create_dir_all(d.path("second")).expect("mkdir");
-    d.write("watch.yaml", &format!("{HEAD}{}", entries.concat()));
+    // The shared test config up to its folder list, then these folders.
+    let head = CONFIG.split("watch:\n").next().expect("head");
+    d.write("watch.yaml", &format!("{head}watch:\n{}", entries.concat()));
 }
 
 /// Drops a photo with a one-line sidecar by renaming both in.

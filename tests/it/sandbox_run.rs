@@ -4,16 +4,8 @@
 
 use std::fs;
 
-use crate::harness::Dir;
+use crate::harness::{Dir, free_port};
 use crate::process::Tokdrop;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 fn config(port: u16, extra: &str) -> String {
     format!(

@@ -10,7 +10,7 @@ use tokdrop::sandbox::{Fault, Sandbox, SandboxConfig, SandboxEndpoint, SandboxHa
 use tokdrop::tiktok::token_store::TokenStore;
 use tokdrop::tiktok::tokens::TokenManager;
 
-use crate::harness::Dir;
+use crate::harness::{Dir, free_port};
 use crate::process::Tokdrop;
 
 /// The running binary, its log lines, and the emulator it talks to.
@@ -18,14 +18,6 @@ struct Running {
     d: Dir,
     emu: SandboxHandle,
     p: Tokdrop,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 async fn start(extra_watch: &str, tune: impl FnOnce(&mut SandboxConfig)) -> Running {
