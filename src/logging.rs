@@ -138,8 +138,16 @@ fn parse_filter(origin: &'static str, value: &str) -> Result<EnvFilter, LoggingE
     if bare_word && !LEVELS.contains(&trimmed.to_ascii_lowercase().as_str()) {
         return Err(refuse(FilterProblem::NotALevel));
     }
+    // A bare `info` leaves out notify's own info lines (a watch removed twice when a folder
+    // moves away): they say nothing to a user. Named targets are taken as written.
+    let quiet = format!("{trimmed},notify=warn");
+    let directives = if bare_word && trimmed.eq_ignore_ascii_case("info") {
+        quiet.as_str()
+    } else {
+        trimmed
+    };
     EnvFilter::builder()
-        .parse(trimmed)
+        .parse(directives)
         .map_err(|e| refuse(FilterProblem::Syntax(e)))
 }
 
@@ -513,6 +521,16 @@ mod tests {
         assert!(
             !guard.set_level("error").expect("ok"),
             "RUST_LOG keeps winning"
+        );
+
+        let info = LogSettings::default();
+        let (out, _g) = log_with(&info, &Env::default(), || {
+            tracing::info!(target: "notify::inotify", "unable to remove watch descriptor");
+            tracing::warn!(target: "notify::inotify", "watch limit reached");
+        });
+        assert!(
+            !out.contains("descriptor") && out.contains("watch limit"),
+            "notify's info noise is left out at info, its warnings are not: {out}"
         );
 
         let bad = Env {
