@@ -417,7 +417,13 @@ async fn worker(
                         return;
                     }
                     tracing::warn!(account = %job.record.account, item = %job.record.item, "{reason}");
-                    shared.board.pause(&job.record.account, Some(reason));
+                    let next = jiff::Timestamp::now()
+                        .checked_add(
+                            jiff::SignedDuration::try_from(PAUSE_RECHECK).unwrap_or_default(),
+                        )
+                        .unwrap_or_else(|_| jiff::Timestamp::now());
+                    let shown = format!("{reason} (next try {} UTC)", next.strftime("%H:%M"));
+                    shared.board.pause(&job.record.account, Some(shown));
                     if !wait_for_recheck(&shared, &job.record.account, &cancel).await {
                         shared.board.land(&job.record.account);
                         return;

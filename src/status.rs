@@ -227,6 +227,7 @@ pub fn render(
             )?;
         }
         for (account, why) in &s.paused {
+            let why = why.strip_prefix("paused: ").unwrap_or(why);
             writeln!(out, "paused ({account}): {why}")?;
         }
         if s.waiting.is_empty() && s.in_flight.is_empty() {

@@ -315,7 +315,7 @@ async fn needs_login_pauses_and_a_new_login_resumes() {
         let status = r.d.run(&["status"]);
         if status
             .stdout
-            .contains("paused (default): paused: needs login — run `tokdrop auth login`")
+            .contains("paused (default): needs login — run `tokdrop auth login` (next try ")
         {
             break;
         }
