@@ -138,3 +138,44 @@ pub async fn on_sighup(reload: Reload, notifier: Notifier, cancel: CancellationT
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(dir: &std::path::Path, extra_server: &str, folders: &str) -> Config {
+        std::fs::create_dir_all(dir.join("a")).expect("mkdir");
+        std::fs::create_dir_all(dir.join("b")).expect("mkdir");
+        std::fs::write(dir.join("secret"), "s").expect("secret");
+        let file = dir.join("watch.yaml");
+        std::fs::write(
+            &file,
+            format!(
+                "state_dir: ./state
+server: {{public_url: https://media.example.com/{extra_server}}}
+tiktok: {{client_key: key, client_secret_file: ./secret}}
+watch:
+{folders}"
+            ),
+        )
+        .expect("write");
+        Config::load(&file).expect("valid")
+    }
+
+    /// Folder changes apply live and are not reported; server and client changes are named.
+    #[test]
+    fn what_needs_a_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = "  - {path: ./a, mode: direct, done_dir: ./done, failed_dir: ./failed}\n";
+        let b = "  - {path: ./b, mode: inbox, done_dir: ./done-b, failed_dir: ./failed-b, settle: 1s}\n";
+        let port = ", listen: 127.0.0.1:8443";
+        let old = load(dir.path(), port, a);
+        let folders = load(dir.path(), port, &format!("{a}{b}"));
+        assert!(needs_restart(&old, &folders).is_empty());
+        let server = load(dir.path(), ", link_ttl: 1h, listen: 127.0.0.1:9443", a);
+        assert_eq!(
+            needs_restart(&old, &server),
+            ["server.listen", "server.link_ttl"]
+        );
+    }
+}
