@@ -28,7 +28,7 @@ fn permission_help(path: &Path, e: &io::Error) -> &'static str {
     if e.kind() != io::ErrorKind::PermissionDenied {
         ""
     } else if path.is_dir() {
-        " (tokdrop must be able to write to the photo-set folder itself to move it: make it group-writable, e.g. chmod -R g+w, or drop sets with umask 002)"
+        " (tokdrop must be able to write to the photo-set folder itself to move it: make it group-writable with chmod -R g+w; cp -r keeps the source folder's mode)"
     } else {
         " (tokdrop must be able to write to the watched folder: check its owner, group and mode)"
     }

@@ -299,8 +299,9 @@ impl<'a, W: MakeWriter<'a>> MakeWriter<'a> for Prioritized<W> {
     }
 }
 
-/// Writes `prefix` before the first bytes, in the same write (lines from several threads
-/// must not interleave between the two).
+/// Writes `prefix` at the start of every line of one event (journald makes each line an entry
+/// of its own, so a multi-line error keeps its priority on every line), in one write so lines
+/// from several threads do not interleave with their prefix.
 struct PrefixWriter<W> {
     inner: W,
     prefix: Option<&'static str>,
@@ -308,16 +309,16 @@ struct PrefixWriter<W> {
 
 impl<W: std::io::Write> std::io::Write for PrefixWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self.prefix.take() {
-            Some(p) => {
-                let mut line = Vec::with_capacity(p.len() + buf.len());
-                line.extend_from_slice(p.as_bytes());
-                line.extend_from_slice(buf);
-                self.inner.write_all(&line)?;
-                Ok(buf.len())
-            }
-            None => self.inner.write(buf),
+        let Some(p) = self.prefix else {
+            return self.inner.write(buf);
+        };
+        let mut out = Vec::with_capacity(buf.len() + p.len() * 2);
+        for line in buf.split_inclusive(|b| *b == b'\n') {
+            out.extend_from_slice(p.as_bytes());
+            out.extend_from_slice(line);
         }
+        self.inner.write_all(&out)?;
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -477,9 +478,14 @@ mod tests {
             tracing::error!("cannot take it");
             tracing::warn!("paused");
             tracing::info!("finished");
+            tracing::error!("the config is invalid:\nwatch.yaml:6:1: 'bogus'\n  help: remove it");
         });
         let prefixes: Vec<&str> = out.lines().map(|l| &l[..3]).collect();
-        assert_eq!(prefixes, ["<3>", "<4>", "<6>"], "{out}");
+        assert_eq!(
+            prefixes,
+            ["<3>", "<4>", "<6>", "<3>", "<3>", "<3>"],
+            "every line of a multi-line error is an error: {out}"
+        );
         let (out, _g) = log_with(&settings(LogFormat::Text, None), &Env::default(), || {
             tracing::error!("cannot take it")
         });

@@ -505,7 +505,7 @@ fn dispatch(
     let record = match claim::claim(&shared.journal, &c.item, &info) {
         Ok(r) => r,
         Err(e) => {
-            let reason = format!("cannot take it: {e}; tokdrop tries again later");
+            let reason = format!("{}: {e}; tokdrop tries again later", status::CANNOT_TAKE);
             tracing::error!(item = %c.item.name, "{reason}");
             shared.board.wait(&c.item.path, reason.clone());
             shared.emit(Event::Deferred {

@@ -296,6 +296,14 @@ pub fn status_line(s: &crate::status::Snapshot) -> String {
     if queued > 0 {
         parts.push(format!("{queued} queued"));
     }
+    let stuck = s
+        .waiting
+        .iter()
+        .filter(|w| w.reason.starts_with(crate::status::CANNOT_TAKE))
+        .count();
+    if stuck > 0 {
+        parts.push(format!("{stuck} cannot be taken (see tokdrop status)"));
+    }
     if parts.is_empty() {
         "idle".to_string()
     } else {
@@ -320,4 +328,52 @@ async fn stop_on_signal(cancel: CancellationToken, notifier: Notifier) {
     }
     notifier.stopping();
     cancel.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{InFlight, Snapshot, Waiting};
+
+    fn waiting(path: &str, reason: &str) -> Waiting {
+        Waiting {
+            path: path.into(),
+            reason: reason.into(),
+            since: jiff::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    /// systemd's one-line status: what is published, paused accounts, the queue, and items
+    /// tokdrop cannot take; "idle" when there is nothing of that.
+    #[test]
+    fn status_lines() {
+        let mut s = Snapshot::default();
+        assert_eq!(status_line(&s), "idle");
+        s.waiting = vec![waiting(
+            "/in/a.mp4",
+            "settling: waiting until the files stop changing",
+        )];
+        assert_eq!(status_line(&s), "idle", "settling items are not news");
+        s.waiting.push(waiting("/in/b.mp4", "queued"));
+        s.waiting.push(waiting(
+            "/in/trip",
+            "cannot take it: cannot move /in/trip: Permission denied; tokdrop tries again later",
+        ));
+        s.in_flight.push(InFlight {
+            id: "x".into(),
+            item: "clip.mp4".into(),
+            account: "default".into(),
+            stage: "processing (polled 4×)".into(),
+            publish_id: None,
+            bytes_fetched: None,
+            bytes_total: None,
+            started_at: jiff::Timestamp::UNIX_EPOCH,
+        });
+        s.paused
+            .insert("brand".into(), "paused: needs login".into());
+        assert_eq!(
+            status_line(&s),
+            "publishing clip.mp4: processing (polled 4×); brand paused: needs login; 1 queued; 1 cannot be taken (see tokdrop status)"
+        );
+    }
 }

@@ -12,6 +12,9 @@ use tokio::sync::watch;
 
 use crate::fsops;
 
+/// How the reason of an item whose claim failed begins (systemd's STATUS= counts them).
+pub const CANNOT_TAKE: &str = "cannot take it";
+
 /// Why an item has not been taken yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Waiting {
