@@ -92,7 +92,7 @@ impl Shared {
         let item = record.item.clone();
         match results::finish(&self.journal, &config.state_dir, record, &done, &failed) {
             Ok(f) => {
-                tracing::info!(item = %item, status = f.result.status.as_str(), result = %f.result_file.display(), "finished");
+                tracing::info!(item = %item, status = f.result.status.as_str(), publish_id = f.result.publish_id.as_deref(), result = %f.result_file.display(), "finished");
                 self.emit(Event::Finished {
                     item,
                     status: f.result.status,
