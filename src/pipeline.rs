@@ -1,6 +1,7 @@
 //! The folder pipeline of `tokdrop run`: replay the journal, watch the folders, claim what
 //! intake hands on, run one publisher job at a time per account, finish every item into done/
-//! or failed/. Data flows one way: intake → journal → publish → results.
+//! or failed/. Data flows one way: intake → journal → publish → results. `worker` runs the
+//! per-account queues, `recover` replays the journal at start.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,19 +11,25 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::check::{self, Inspection};
+use crate::check::Inspection;
 use crate::claim::{self, ClaimInfo};
 use crate::config::{Config, WatchConfig};
 use crate::diagnostic::Diagnostic;
 use crate::intake::{Candidate, Intake, Verdict};
-use crate::items::{self, Found, ItemFiles};
 use crate::journal::{Journal, Record, Stage};
 use crate::outcome::{ErrorStage, ItemResult, ResultError, Status};
-use crate::publish::{Attempt, Job, PublishOutcome, Publisher};
+use crate::publish::Publisher;
 use crate::results;
 use crate::sidecar::rules::Kind;
-use crate::status::{self, Board, InFlight};
+use crate::status::{self, Board};
 use crate::watch as folders;
+
+mod recover;
+mod worker;
+
+use recover::recover;
+pub use worker::PAUSE_RECHECK;
+use worker::{Queued, Workers, enqueue};
 
 /// What happened, for tests and the systemd status line.
 #[derive(Debug, Clone, PartialEq)]
@@ -181,13 +188,6 @@ fn invalid_result(record: &Record, code: &str, problems: &[Diagnostic]) -> ItemR
     r
 }
 
-/// A job waiting for its account's publisher.
-struct Queued {
-    record: Record,
-    spec: crate::sidecar::rules::PostSpec,
-    media: Vec<PathBuf>,
-}
-
 /// Runs the pipeline until `cancel`. Returns once the item in flight reached a journaled point.
 ///
 /// A new config in `shared.config` (SIGHUP) applies without disturbing anything claimed: new
@@ -302,181 +302,6 @@ fn prepare_watch(w: &WatchConfig) -> Result<(), PipelineError> {
     Ok(())
 }
 
-/// One worker task (and queue) per account.
-struct Workers {
-    queues: HashMap<String, mpsc::UnboundedSender<Queued>>,
-    set: tokio::task::JoinSet<()>,
-    publisher: Arc<dyn Publisher>,
-    cancel: CancellationToken,
-}
-
-impl Workers {
-    /// Starts a worker for every account of `config` that has none yet.
-    fn ensure(&mut self, shared: &Shared, config: &Config) {
-        for account in config.accounts() {
-            if self.queues.contains_key(account) {
-                continue;
-            }
-            let (tx, rx) = mpsc::unbounded_channel();
-            self.queues.insert(account.to_string(), tx);
-            self.set.spawn(worker(
-                shared.clone(),
-                self.publisher.clone(),
-                rx,
-                self.cancel.clone(),
-            ));
-        }
-    }
-}
-
-fn enqueue(shared: &Shared, queues: &HashMap<String, mpsc::UnboundedSender<Queued>>, q: Queued) {
-    let account = q.record.account.clone();
-    match queues.get(&account) {
-        Some(tx) => {
-            shared.board.wait(&q.record.paths[0].original, "queued");
-            let _ = tx.send(q);
-        }
-        None => {
-            // A sidecar named an account no watch entry uses: there is no worker for it.
-            let problem = Diagnostic::at_key(
-                &q.record.paths[0].original,
-                "account",
-                format!("no watch folder uses the account '{account}'"),
-            )
-            .with_help("use an account named in watch.yaml, or add a watch entry for it");
-            shared.conclude(
-                q.record.clone(),
-                invalid_result(&q.record, "unknown_account", &[problem]),
-            );
-        }
-    }
-}
-
-async fn worker(
-    shared: Shared,
-    publisher: Arc<dyn Publisher>,
-    mut rx: mpsc::UnboundedReceiver<Queued>,
-    cancel: CancellationToken,
-) {
-    loop {
-        let q = tokio::select! {
-            biased;
-            () = cancel.cancelled() => return,
-            q = rx.recv() => match q { Some(q) => q, None => return },
-        };
-        let Queued {
-            mut record,
-            spec,
-            media,
-        } = q;
-        shared.board.unwait(&record.paths[0].original);
-        if record.started_at.is_none() {
-            record.started_at = Some(crate::outcome::now());
-        }
-        shared.board.fly(InFlight {
-            id: record.id.clone(),
-            item: record.item.clone(),
-            account: record.account.clone(),
-            stage: record.stage.name().to_string(),
-            publish_id: None,
-            bytes_fetched: None,
-            bytes_total: Some(
-                media
-                    .iter()
-                    .filter_map(|p| std::fs::metadata(p).ok())
-                    .map(|m| m.len())
-                    .sum(),
-            ),
-            started_at: record.started_at.unwrap_or_else(jiff::Timestamp::now),
-        });
-        let mut job = Job::new(
-            record,
-            spec,
-            media,
-            shared.journal.clone(),
-            shared.board.clone(),
-        );
-        loop {
-            let attempt = publisher.publish(&mut job).await;
-            match attempt {
-                Attempt::Done(outcome) => {
-                    shared.board.land(&job.record.account);
-                    shared.board.pause(&job.record.account, None);
-                    let result = result_of(&job, *outcome);
-                    shared.conclude(job.record, result);
-                    break;
-                }
-                Attempt::Later { reason } => {
-                    shared.emit(Event::Deferred {
-                        item: job.record.item.clone(),
-                        reason: reason.clone(),
-                    });
-                    if cancel.is_cancelled() {
-                        tracing::info!(item = %job.record.item, "{reason}; it resumes at the next start");
-                        shared.board.land(&job.record.account);
-                        return;
-                    }
-                    tracing::warn!(account = %job.record.account, item = %job.record.item, "{reason}");
-                    let next = jiff::Timestamp::now()
-                        .checked_add(
-                            jiff::SignedDuration::try_from(PAUSE_RECHECK).unwrap_or_default(),
-                        )
-                        .unwrap_or_else(|_| jiff::Timestamp::now());
-                    let shown = format!("{reason} (next try {} UTC)", next.strftime("%H:%M"));
-                    shared.board.pause(&job.record.account, Some(shown));
-                    if !wait_for_recheck(&shared, &job.record.account, &cancel).await {
-                        shared.board.land(&job.record.account);
-                        return;
-                    }
-                    tracing::info!(account = %job.record.account, "re-checking the paused account");
-                }
-            }
-        }
-    }
-}
-
-/// How long a paused account waits before the next try (SPEC §4: at least every 15 minutes).
-pub const PAUSE_RECHECK: Duration = Duration::from_secs(15 * 60);
-
-/// Waits until the account should be tried again: the re-check interval passed, or its token
-/// file changed (`tokdrop auth login` ran). Returns false when the service is stopping.
-async fn wait_for_recheck(shared: &Shared, account: &str, cancel: &CancellationToken) -> bool {
-    let token_file = shared
-        .config()
-        .state_dir
-        .join("tokens")
-        .join(format!("{account}.json"));
-    let stamp = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let before = stamp(&token_file);
-    let deadline = tokio::time::Instant::now() + PAUSE_RECHECK;
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return false,
-            () = tokio::time::sleep_until(deadline) => return true,
-            () = tokio::time::sleep(Duration::from_secs(2)) => {
-                if stamp(&token_file) != before {
-                    tracing::info!(account, "a new login was stored");
-                    return true;
-                }
-            }
-        }
-    }
-}
-
-fn result_of(job: &Job, o: PublishOutcome) -> ItemResult {
-    let mut r = base_result(&job.record, o.status);
-    r.transfer = o.transfer;
-    r.previous_attempts = o.previous_attempts;
-    r.publish_id = o.publish_id;
-    r.post_ids = o.post_ids;
-    r.post_url = o.post_url;
-    r.privacy_level = job.spec.privacy_level.map(|p| p.as_str().to_string());
-    r.title = job.spec.title.clone();
-    r.fetched = o.fetched;
-    r.error = o.error;
-    r
-}
-
 /// Claims a candidate, then queues it or finishes it as invalid. A claim that fails (the
 /// files are left in the folder) goes back to intake through `retry`.
 fn dispatch(
@@ -574,83 +399,6 @@ fn work_media(record: &Record, spec: &crate::sidecar::rules::PostSpec) -> Vec<Pa
             .collect(),
         _ => vec![record.work_item().to_path_buf()],
     }
-}
-
-/// The item as it lies in the work area (after a restart).
-fn item_in_work_area(record: &Record, w: &WatchConfig) -> Option<ItemFiles> {
-    let path = record.work_item();
-    let mut item = if record.kind == Kind::PhotoSet {
-        items::photo_set(path, w).ok()?
-    } else {
-        match items::item_at(path, w).ok()? {
-            Found::Item(i) => i,
-            _ => return None,
-        }
-    };
-    item.name = record.item.clone();
-    Some(item)
-}
-
-/// Replays the journal (SPEC §4 "Restart").
-fn recover(
-    shared: &Shared,
-    queues: &HashMap<String, mpsc::UnboundedSender<Queued>>,
-) -> Result<(), PipelineError> {
-    shared.journal.sweep_temp_files();
-    for record in shared.journal.replay()? {
-        let record = match record.stage {
-            Stage::Claiming => match claim::recover_claiming(&shared.journal, record) {
-                Ok(Some(r)) => r,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::error!("cannot recover a claim: {e}");
-                    continue;
-                }
-            },
-            _ => record,
-        };
-        tracing::info!(item = %record.item, id = %record.id, stage = record.stage.name(), "resuming after restart");
-        match &record.stage {
-            Stage::Claiming | Stage::Claimed | Stage::Published { .. } => {
-                requeue(shared, record, queues)
-            }
-            Stage::InitIntent { .. } => {
-                let mut r = base_result(&record, Status::Unknown);
-                r.error = Some(ResultError {
-                    stage: ErrorStage::Restart,
-                    code: "interrupted_after_init".to_string(),
-                    message: "tokdrop stopped after sending the publish request and before TikTok's answer was recorded".to_string(),
-                    log_id: None,
-                    hint: "look at the creator's TikTok profile (or inbox); if the post is not there, move the files back into the watched folder to try again".to_string(),
-                });
-                shared.conclude(record, r);
-            }
-            Stage::Terminal { .. } | Stage::Finishing { .. } => shared.finish(record),
-        }
-    }
-    Ok(())
-}
-
-fn requeue(
-    shared: &Shared,
-    record: Record,
-    queues: &HashMap<String, mpsc::UnboundedSender<Queued>>,
-) {
-    let config = shared.config();
-    let w = watch_entry(&config, &record);
-    let Some(item) = item_in_work_area(&record, w) else {
-        let d = Diagnostic::file(
-            record.work_item(),
-            "the claimed files are no longer in the work area",
-        );
-        shared.conclude(
-            record.clone(),
-            invalid_result(&record, "files_missing", &[d]),
-        );
-        return;
-    };
-    let inspection = check::inspect(w, &item);
-    queue_or_refuse(shared, record, inspection, queues);
 }
 
 /// Keeps `status.json` current, at most a few writes per second.
