@@ -187,19 +187,19 @@ impl Journal {
             if !name.ends_with(".json") || name.starts_with('.') {
                 continue; // a temp file left by a crash mid-write: the old version is intact
             }
-            let bytes = fs::read(&path).map_err(|source| JournalError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            let record: Record =
-                serde_json::from_slice(&bytes).map_err(|e| JournalError::Read {
-                    path: path.clone(),
-                    source: io::Error::new(io::ErrorKind::InvalidData, e),
-                })?;
-            out.push(record);
+            out.push(read_record(&path)?);
         }
         out.sort_by(|a, b| a.queued_at.cmp(&b.queued_at).then_with(|| a.id.cmp(&b.id)));
         Ok(out)
+    }
+
+    /// The record of `id` as it is on disk now; `None` once it is finished and removed.
+    pub fn read(&self, id: &str) -> Result<Option<Record>, JournalError> {
+        let path = self.path(id);
+        if !path.exists() {
+            return Ok(None);
+        }
+        read_record(&path).map(Some)
     }
 
     /// Removes temp files a crash may have left.
@@ -212,6 +212,17 @@ impl Journal {
             }
         }
     }
+}
+
+fn read_record(path: &Path) -> Result<Record, JournalError> {
+    let bytes = fs::read(path).map_err(|source| JournalError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| JournalError::Read {
+        path: path.to_path_buf(),
+        source: io::Error::new(io::ErrorKind::InvalidData, e),
+    })
 }
 
 /// A new unique item id.

@@ -64,6 +64,9 @@ pub enum PipelineError {
     },
 }
 
+/// How the reason of an item that could not be moved to done/ or failed/ begins.
+const FINISH_FAILED: &str = "cannot finish";
+
 /// Everything the running pipeline shares.
 #[derive(Clone)]
 pub struct Shared {
@@ -84,9 +87,17 @@ impl Shared {
         self.config.borrow().clone()
     }
 
-    /// Finishes a terminal record, logging (not propagating) a failure: the record stays
-    /// journaled and is finished on the next start.
+    /// Finishes a terminal record. A failure (a full disk, a done folder that cannot be
+    /// written) is logged and shown by `tokdrop status`; the record stays journaled and the
+    /// finish is tried again, after 2 s and then twice as long each time up to 5 minutes (and
+    /// at the next start).
     fn finish(&self, record: Record) {
+        if let Err(e) = self.try_finish(record.clone()) {
+            self.finish_later(record, e);
+        }
+    }
+
+    fn try_finish(&self, record: Record) -> Result<(), results::FinishError> {
         let config = self.config();
         let (done, failed) = match (&record.done_dir, &record.failed_dir) {
             (Some(d), Some(f)) => (d.clone(), f.clone()),
@@ -97,17 +108,55 @@ impl Shared {
             }
         };
         let item = record.item.clone();
-        match results::finish(&self.journal, &config.state_dir, record, &done, &failed) {
-            Ok(f) => {
-                tracing::info!(item = %item, status = f.result.status.as_str(), publish_id = f.result.publish_id.as_deref(), result = %f.result_file.display(), "finished");
-                self.emit(Event::Finished {
-                    item,
-                    status: f.result.status,
-                    result_file: f.result_file,
-                });
+        let original = record.paths[0].original.clone();
+        let f = results::finish(&self.journal, &config.state_dir, record, &done, &failed)?;
+        self.board.unwait(&original);
+        tracing::info!(item = %item, status = f.result.status.as_str(), publish_id = f.result.publish_id.as_deref(), result = %f.result_file.display(), "finished");
+        self.emit(Event::Finished {
+            item,
+            status: f.result.status,
+            result_file: f.result_file,
+        });
+        Ok(())
+    }
+
+    /// Retries a failed finish in the background, from the journal's record (a finish cut
+    /// short has already recorded where the files go).
+    fn finish_later(&self, record: Record, error: results::FinishError) {
+        let shared = self.clone();
+        let say = move |e: &dyn std::fmt::Display| {
+            let reason = format!("{FINISH_FAILED}: {e}; tokdrop tries again");
+            tracing::error!(item = %record.item, "{reason}");
+            shared.board.wait(&record.paths[0].original, reason.clone());
+            shared.emit(Event::Deferred {
+                item: record.item.clone(),
+                reason,
+            });
+        };
+        say(&error);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return; // the next start finishes it
+        };
+        let (shared, id) = (self.clone(), record.id.clone());
+        runtime.spawn(async move {
+            let mut wait = Duration::from_secs(2);
+            loop {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(300));
+                let record = match shared.journal.read(&id) {
+                    Ok(Some(r)) => r,
+                    Ok(None) => return,
+                    Err(e) => {
+                        say(&e);
+                        continue;
+                    }
+                };
+                match shared.try_finish(record) {
+                    Ok(()) => return,
+                    Err(e) => say(&e),
+                }
             }
-            Err(e) => tracing::error!(item = %item, "{e}; retried at the next start"),
-        }
+        });
     }
 
     /// Makes `record` terminal with `result` and finishes it.

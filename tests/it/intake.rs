@@ -368,3 +368,47 @@ async fn a_failed_claim_is_retried() {
     assert_eq!(p.inits_of("p.jpg"), 1);
     s.stop().await;
 }
+
+/// A finish that fails (here done/ cannot be created) leaves the item in the work area, says
+/// why, and is tried again until it works: the item then ends in done/ with its result, posted
+/// once.
+#[tokio::test]
+async fn a_failed_finish_is_retried() {
+    let (d, p) = setup("");
+    let mut s = start(&d, &p);
+    while s.events.recv().await.expect("events") != tokdrop::pipeline::Event::Started {}
+    // A file where the done folder should be: moving the item there fails.
+    fs::remove_dir(d.path("done")).expect("rmdir");
+    d.write("done", "");
+    d.copy_sample("photo.jpg", "outside/p.jpg");
+    fs::rename(d.path("outside/p.jpg"), d.path("inbox/p.jpg")).expect("mv");
+    let reason = loop {
+        match tokio::time::timeout(Duration::from_secs(10), s.events.recv())
+            .await
+            .expect("the finish is attempted")
+            .expect("events")
+        {
+            tokdrop::pipeline::Event::Deferred { item, reason } => {
+                assert_eq!(item, "p.jpg");
+                break reason;
+            }
+            tokdrop::pipeline::Event::Claimed { .. } => {}
+            e => panic!("unexpected {e:?}"),
+        }
+    };
+    assert!(reason.starts_with("cannot finish: "), "{reason}");
+    let snap = s.shared.board.snapshot();
+    assert!(snap.waiting.iter().any(|w| w.reason == reason), "{snap:?}");
+    fs::remove_file(d.path("done")).expect("rm");
+    fs::create_dir(d.path("done")).expect("mkdir");
+    let (item, status, result) = s.finished(30).await;
+    assert_eq!((item.as_str(), status), ("p.jpg", Status::Published));
+    assert_eq!(result, d.path("done/p.result.yaml"));
+    assert!(d.path("done/p.jpg").exists());
+    assert_eq!(p.inits_of("p.jpg"), 1);
+    assert!(
+        s.shared.board.snapshot().waiting.is_empty(),
+        "nothing waits any more"
+    );
+    s.stop().await;
+}
