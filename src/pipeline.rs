@@ -64,9 +64,6 @@ pub enum PipelineError {
     },
 }
 
-/// How the reason of an item that could not be moved to done/ or failed/ begins.
-const FINISH_FAILED: &str = "cannot finish";
-
 /// Everything the running pipeline shares.
 #[derive(Clone)]
 pub struct Shared {
@@ -125,7 +122,7 @@ impl Shared {
     fn finish_later(&self, record: Record, error: results::FinishError) {
         let shared = self.clone();
         let say = move |e: &dyn std::fmt::Display| {
-            let reason = format!("{FINISH_FAILED}: {e}; tokdrop tries again");
+            let reason = format!("{}: {e}; tokdrop tries again", status::CANNOT_FINISH);
             tracing::error!(item = %record.item, "{reason}");
             shared.board.wait(&record.paths[0].original, reason.clone());
             shared.emit(Event::Deferred {

@@ -296,13 +296,21 @@ pub fn status_line(s: &crate::status::Snapshot) -> String {
     if queued > 0 {
         parts.push(format!("{queued} queued"));
     }
-    let stuck = s
-        .waiting
-        .iter()
-        .filter(|w| w.reason.starts_with(crate::status::CANNOT_TAKE))
-        .count();
+    let count = |prefix: &str| {
+        s.waiting
+            .iter()
+            .filter(|w| w.reason.starts_with(prefix))
+            .count()
+    };
+    let stuck = count(crate::status::CANNOT_TAKE);
     if stuck > 0 {
         parts.push(format!("{stuck} cannot be taken (see tokdrop status)"));
+    }
+    let unfinished = count(crate::status::CANNOT_FINISH);
+    if unfinished > 0 {
+        parts.push(format!(
+            "{unfinished} cannot be moved to done/failed (see tokdrop status)"
+        ));
     }
     if parts.is_empty() {
         "idle".to_string()

@@ -14,6 +14,8 @@ use crate::fsops;
 
 /// How the reason of an item whose claim failed begins (systemd's STATUS= counts them).
 pub const CANNOT_TAKE: &str = "cannot take it";
+/// How the reason of an item that could not be moved to done/ or failed/ begins.
+pub const CANNOT_FINISH: &str = "cannot finish";
 
 /// Why an item has not been taken yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
