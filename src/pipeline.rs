@@ -260,6 +260,7 @@ pub async fn run(
     recover(&shared, &workers.queues)?;
     let (hint_tx, hint_rx) = mpsc::channel(4096);
     let watcher = folders::watch(&watch_paths(&config), hint_tx)?;
+    show_folders(&shared.board, &config);
     shared.emit(Event::Started);
     let (cand_tx, mut cand_rx) = mpsc::channel(256);
     let (intake_config, intake_reloads) = watch::channel(config.clone());
@@ -277,6 +278,7 @@ pub async fn run(
                 Ok(()) => {
                     let new = reloads.borrow_and_update().clone();
                     reconfigure(&config, &new);
+                    show_folders(&shared.board, &new);
                     workers.ensure(&shared, &new);
                     intake_config.send_replace(new.clone());
                     config = new;
@@ -295,6 +297,21 @@ pub async fn run(
     let _ = status_task.await;
     let _ = status::write(&config.state_dir, &shared.board.snapshot());
     Ok(())
+}
+
+/// Shows the watched folders in `tokdrop status`.
+fn show_folders(board: &Board, config: &Config) {
+    board.set_folders(
+        config
+            .watch
+            .iter()
+            .map(|w| status::Folder {
+                path: w.path.clone(),
+                account: w.account.clone(),
+                mode: w.mode,
+            })
+            .collect(),
+    );
 }
 
 fn watch_paths(config: &Config) -> Vec<PathBuf> {

@@ -41,6 +41,14 @@ pub struct InFlight {
     pub started_at: jiff::Timestamp,
 }
 
+/// A folder the running service watches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Folder {
+    pub path: PathBuf,
+    pub account: String,
+    pub mode: crate::sidecar::Mode,
+}
+
 /// The whole snapshot written to `status.json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -50,6 +58,9 @@ pub struct Snapshot {
     pub in_flight: Vec<InFlight>,
     /// account → why it is paused.
     pub paused: BTreeMap<String, String>,
+    /// The watched folders (they change on a reload).
+    #[serde(default)]
+    pub folders: Vec<Folder>,
 }
 
 #[derive(Default)]
@@ -57,6 +68,7 @@ struct Inner {
     waiting: BTreeMap<PathBuf, Waiting>,
     in_flight: BTreeMap<String, InFlight>,
     paused: BTreeMap<String, String>,
+    folders: Vec<Folder>,
 }
 
 /// The live status, shared by intake and the publishers.
@@ -150,6 +162,11 @@ impl Board {
         });
     }
 
+    /// The watched folders, as the config in force lists them.
+    pub fn set_folders(&self, folders: Vec<Folder>) {
+        self.edit(|i| i.folders = folders);
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         Snapshot {
@@ -158,6 +175,7 @@ impl Board {
             waiting: g.waiting.values().cloned().collect(),
             in_flight: g.in_flight.values().cloned().collect(),
             paused: g.paused.clone(),
+            folders: g.folders.clone(),
         }
     }
 
@@ -205,7 +223,18 @@ pub fn render(
     let ago =
         |t: jiff::Timestamp| crate::duration::format(now.duration_since(t).unsigned_abs()) + " ago";
     match snap {
-        Some(s) if is_running(s) => writeln!(out, "tokdrop is running (pid {})", s.pid)?,
+        Some(s) if is_running(s) => {
+            writeln!(out, "tokdrop is running (pid {})", s.pid)?;
+            for f in &s.folders {
+                writeln!(
+                    out,
+                    "watching: {} (account {}, {})",
+                    crate::diagnostic::display_path(&f.path),
+                    f.account,
+                    f.mode
+                )?;
+            }
+        }
         Some(s) => writeln!(
             out,
             "tokdrop is not running (last seen {})",

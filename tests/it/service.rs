@@ -567,6 +567,12 @@ async fn sighup_with_a_broken_and_a_changed_config() {
     let text = r.finished("draft.jpg", 60);
     assert!(text.contains("status: sent_to_inbox"), "{text}");
     assert!(r.d.path("more-done/draft.result.yaml").exists());
+    let status = r.d.run(&["status"]).stdout;
+    assert!(
+        status.contains("watching: inbox (account default, direct)")
+            && status.contains("watching: more (account default, inbox)"),
+        "{status}"
+    );
     r.stop();
 }
 
