@@ -329,6 +329,21 @@ async fn a_thousand_files_at_once() {
     s.stop().await;
 }
 
+/// The next item put off (claims pass by): its name and why.
+async fn next_deferred(s: &mut Service) -> (String, String) {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), s.events.recv())
+            .await
+            .expect("an item is put off")
+            .expect("events")
+        {
+            tokdrop::pipeline::Event::Deferred { item, reason } => return (item, reason),
+            tokdrop::pipeline::Event::Claimed { .. } => {}
+            e => panic!("unexpected {e:?}"),
+        }
+    }
+}
+
 /// A claim that fails (here the work area cannot be created) leaves the files in the folder,
 /// says why in `tokdrop status`, and is tried again until it works.
 #[tokio::test]
@@ -341,13 +356,7 @@ async fn a_failed_claim_is_retried() {
     d.write("inbox/.tokdrop", "");
     d.copy_sample("photo.jpg", "outside/p.jpg");
     fs::rename(d.path("outside/p.jpg"), d.path("inbox/p.jpg")).expect("mv");
-    let event = tokio::time::timeout(Duration::from_secs(10), s.events.recv())
-        .await
-        .expect("the claim is attempted")
-        .expect("events");
-    let tokdrop::pipeline::Event::Deferred { item, reason } = event else {
-        panic!("unexpected {event:?}");
-    };
+    let (item, reason) = next_deferred(&mut s).await;
     assert_eq!(item, "p.jpg");
     assert!(reason.starts_with("cannot take it: "), "{reason}");
     assert!(
@@ -382,20 +391,8 @@ async fn a_failed_finish_is_retried() {
     d.write("done", "");
     d.copy_sample("photo.jpg", "outside/p.jpg");
     fs::rename(d.path("outside/p.jpg"), d.path("inbox/p.jpg")).expect("mv");
-    let reason = loop {
-        match tokio::time::timeout(Duration::from_secs(10), s.events.recv())
-            .await
-            .expect("the finish is attempted")
-            .expect("events")
-        {
-            tokdrop::pipeline::Event::Deferred { item, reason } => {
-                assert_eq!(item, "p.jpg");
-                break reason;
-            }
-            tokdrop::pipeline::Event::Claimed { .. } => {}
-            e => panic!("unexpected {e:?}"),
-        }
-    };
+    let (item, reason) = next_deferred(&mut s).await;
+    assert_eq!(item, "p.jpg");
     assert!(reason.starts_with("cannot finish: "), "{reason}");
     let snap = s.shared.board.snapshot();
     assert!(snap.waiting.iter().any(|w| w.reason == reason), "{snap:?}");
