@@ -158,6 +158,7 @@ impl Intake {
             if !folders.contains(&old.path) {
                 self.board.unwait_under(&old.path);
                 self.handed.retain(|k| !k.starts_with(&old.path));
+                self.backoff.retain(|k, _| !k.starts_with(&old.path));
             }
         }
         for e in watcher.set_folders(&folders) {
@@ -195,6 +196,7 @@ impl Intake {
         for key in keys {
             if hint.kind == HintKind::Gone {
                 self.handed.remove(&key);
+                self.backoff.remove(&key);
                 // Only items being watched care that something went away.
                 let Some((_, tracker)) = self.trackers.get_mut(&key) else {
                     continue;
@@ -266,6 +268,8 @@ impl Intake {
             let present: HashSet<PathBuf> = listing.items.iter().map(|i| i.path.clone()).collect();
             self.handed
                 .retain(|k| !k.starts_with(&w.path) || present.contains(k));
+            self.backoff
+                .retain(|k, _| !k.starts_with(&w.path) || present.contains(k));
             for item in listing.items {
                 let starting = self.starting;
                 self.trackers.entry(item.path.clone()).or_insert_with(|| {
