@@ -140,8 +140,8 @@ pub fn inspect(w: &WatchConfig, item: &ItemFiles) -> Inspection {
                 warnings.extend(s.warnings.iter().cloned());
                 Some((p.as_path(), s))
             }
-            Err(d) => {
-                errors.push(d);
+            Err(problems) => {
+                errors.extend(problems);
                 None
             }
         },

@@ -214,16 +214,26 @@ fn invalid_result(record: &Record, code: &str, problems: &[Diagnostic]) -> ItemR
         .map(|d| d.to_string().replace("\n  help: ", " — "))
         .collect::<Vec<_>>()
         .join("\n");
-    let fix = problems
-        .iter()
-        .find_map(|d| {
-            let file = d.file.file_name()?.to_string_lossy().into_owned();
-            Some(match &d.help {
-                Some(help) => format!("fix {file} ({help})"),
-                None => format!("fix {file}"),
+    let file_of = |d: &Diagnostic| Some(d.file.file_name()?.to_string_lossy().into_owned());
+    let fix = match problems {
+        [one] => file_of(one).map(|file| match &one.help {
+            Some(help) => format!("fix {file} ({help})"),
+            None => format!("fix {file}"),
+        }),
+        [first, ..] => {
+            let files: std::collections::BTreeSet<String> =
+                problems.iter().filter_map(file_of).collect();
+            let names = files.into_iter().collect::<Vec<_>>().join(" and ");
+            file_of(first).map(|_| {
+                format!(
+                    "fix the {} problems in {names} (see message)",
+                    problems.len()
+                )
             })
-        })
-        .unwrap_or_else(|| "fix the item".to_string());
+        }
+        [] => None,
+    }
+    .unwrap_or_else(|| "fix the item".to_string());
     r.error = Some(ResultError {
         stage: ErrorStage::Validate,
         code: code.to_string(),

@@ -121,9 +121,10 @@ pub struct Sidecar {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// Reads and parses a sidecar file. An empty file is a valid sidecar with no fields.
-pub fn load(path: &Path) -> Result<Sidecar, Diagnostic> {
-    let text = yaml::read(path)?;
+/// Reads and parses a sidecar file, reporting every wrong field. An empty file is a valid
+/// sidecar with no fields.
+pub fn load(path: &Path) -> Result<Sidecar, Vec<Diagnostic>> {
+    let text = yaml::read(path).map_err(|d| vec![d])?;
     if text.trim().is_empty() {
         return Ok(Sidecar {
             fields: PostFields::default(),
@@ -131,7 +132,7 @@ pub fn load(path: &Path) -> Result<Sidecar, Diagnostic> {
             warnings: Vec::new(),
         });
     }
-    let (fields, locator) = yaml::parse_located(path, &text)?;
+    let (fields, locator) = yaml::parse_located_all(path, &text)?;
     Ok(Sidecar {
         fields,
         locator,

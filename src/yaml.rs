@@ -101,6 +101,65 @@ pub fn parse_located<T: DeserializeOwned>(
     Ok((value, Locator { root }))
 }
 
+/// How many problems [`parse_located_all`] reports at most.
+const MAX_PROBLEMS: usize = 20;
+
+/// [`parse_located`] for flat documents whose fields are all optional (sidecars): when a field
+/// is wrong, the others are read too, so every wrong field is reported at once rather than one
+/// per attempt. Each wrong top-level key is blanked out (its lines left empty, so positions
+/// stay true) and the rest read again.
+pub fn parse_located_all<T: DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<(T, Locator), Vec<Diagnostic>> {
+    let first = match parse_located(path, text) {
+        Ok(v) => return Ok(v),
+        Err(d) => d,
+    };
+    let mut problems = vec![first];
+    let mut rest = text.to_string();
+    while problems.len() < MAX_PROBLEMS {
+        let last = &problems[problems.len() - 1];
+        let key = last.key.split(['.', '[']).next().unwrap_or("");
+        let Some(blanked) = blank_top_level_key(&rest, key) else {
+            break;
+        };
+        rest = blanked;
+        match parse_typed::<T>(path, &rest) {
+            Ok(_) => break,
+            Err(d) if problems.iter().any(|p| p.key == d.key) => break,
+            Err(d) => problems.push(d),
+        }
+    }
+    Err(problems)
+}
+
+/// `text` with the lines of top-level `key` (the key line and what is indented or listed
+/// under it) emptied; `None` when the key is not found as a block-style top-level key.
+fn blank_top_level_key(text: &str, key: &str) -> Option<String> {
+    if key.is_empty() {
+        return None;
+    }
+    let starts_key = |line: &str| {
+        line.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with(':'))
+    };
+    let mut out = Vec::new();
+    let mut inside = false;
+    let mut found = false;
+    for line in text.split('\n') {
+        let continues = line.is_empty() || line.starts_with([' ', '\t', '-', '#']);
+        if starts_key(line) {
+            inside = true;
+            found = true;
+        } else if !continues {
+            inside = false;
+        }
+        out.push(if inside { "" } else { line });
+    }
+    found.then(|| out.join("\n"))
+}
+
 fn is_budget(e: &Error) -> bool {
     match e.without_snippet() {
         Error::Budget { .. } => true,
@@ -438,6 +497,37 @@ impl<'de> de::Visitor<'de> for NodeVisitor {
 
 #[cfg(test)]
 mod tests {
+    /// Every wrong field of a flat document is reported, each at its own line; a document
+    /// with one problem reports one.
+    #[test]
+    fn every_wrong_field_at_once() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Flat {
+            title: Option<String>,
+            flag: Option<bool>,
+            count: Option<u32>,
+            items: Option<Vec<String>>,
+        }
+        let text = "title: ok\nflag: yes please\nitems:\n- a\n- b\ncolour: red\ncount: -1\n";
+        let Err(problems) = super::parse_located_all::<Flat>(Path::new("s.yaml"), text) else {
+            panic!("three problems")
+        };
+        let found: Vec<(&str, Option<u64>)> =
+            problems.iter().map(|p| (p.key.as_str(), p.line)).collect();
+        assert_eq!(
+            found,
+            [("flag", Some(2)), ("colour", Some(6)), ("count", Some(7))],
+            "{problems:?}"
+        );
+        let Err(one) = super::parse_located_all::<Flat>(Path::new("s.yaml"), "flag: 3\n") else {
+            panic!("one problem")
+        };
+        assert_eq!(one.len(), 1);
+        assert!(super::parse_located_all::<Flat>(Path::new("s.yaml"), "items: [a]\n").is_ok());
+    }
+
     use super::*;
     use serde::Deserialize;
 

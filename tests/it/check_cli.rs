@@ -293,3 +293,25 @@ fn paths_stay_absolute_when_run_from_the_root() {
     assert!(text.contains(&expected), "{text}");
     assert!(text.contains("'bogus_key'"), "{text}");
 }
+
+/// A sidecar with several wrong fields reports all of them at once, each at its line, so one
+/// edit fixes the item.
+#[test]
+fn every_wrong_sidecar_field_at_once() {
+    let d = Dir::new("direct");
+    d.copy_sample("h264_faststart.mp4", "inbox/party.mp4");
+    d.write(
+        "inbox/party.yaml",
+        "title: party\nprivacy_level: public\ndisable_comment: yes please\ncover_timestamp: 5\n",
+    );
+    let out = d.run(&["check", "--config", "watch.yaml"]);
+    let text = out.all();
+    assert_eq!(out.code, 1, "{text}");
+    for want in [
+        "party.yaml:2:16: 'privacy_level': 'public' is not one of",
+        "party.yaml:3:18: 'disable_comment': expected true or false",
+        "party.yaml:4:1: 'cover_timestamp': unknown",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+}

@@ -245,6 +245,27 @@ async fn invalid_item_fails_without_publishing() {
         "{text}"
     );
     assert_eq!(p.inits_of("bad.jpg"), 0);
+
+    // Several wrong fields: all in the message, and the summary says how many.
+    d.write(
+        "outside/worse.yaml",
+        "privacy_level: public\ndisable_comment: yes please\n",
+    );
+    d.copy_sample("photo.jpg", "outside/worse.jpg");
+    fs::rename(d.path("outside/worse.yaml"), d.path("inbox/worse.yaml")).expect("mv");
+    fs::rename(d.path("outside/worse.jpg"), d.path("inbox/worse.jpg")).expect("mv");
+    let (_, status, result) = s.finished(10).await;
+    assert_eq!(status, Status::Invalid);
+    let text = read(&result);
+    assert!(
+        text.starts_with("# worse.jpg: invalid — fix the 2 problems in worse.yaml (see message), then move the files back"),
+        "{text}"
+    );
+    assert!(
+        text.contains("'privacy_level'")
+            && text.contains("'disable_comment': expected true or false"),
+        "{text}"
+    );
     s.stop().await;
 }
 
