@@ -162,7 +162,7 @@ impl Config {
         };
         let text = yaml::read(path).map_err(|d| invalid(vec![d]))?;
         let (raw, locator): (raw::RawConfig, _) =
-            yaml::parse_located(path, &text).map_err(|d| invalid(vec![d]))?;
+            yaml::parse_located_all(path, &text).map_err(invalid)?;
         checks::check(path, raw)
             .map_err(|problems| invalid(problems.into_iter().map(|d| locator.place(d)).collect()))
     }

@@ -101,13 +101,16 @@ pub fn parse_located<T: DeserializeOwned>(
     Ok((value, Locator { root }))
 }
 
+/// How a missing required key's message begins.
+const MISSING: &str = "the required key ";
+
 /// How many problems [`parse_located_all`] reports at most.
 const MAX_PROBLEMS: usize = 20;
 
-/// [`parse_located`] for flat documents whose fields are all optional (sidecars): when a field
-/// is wrong, the others are read too, so every wrong field is reported at once rather than one
-/// per attempt. Each wrong top-level key is blanked out (its lines left empty, so positions
-/// stay true) and the rest read again.
+/// [`parse_located`] that goes on after a wrong value: the key is blanked out (its lines left
+/// empty, so positions stay true) and the rest read again, so every wrong optional field is
+/// reported at once rather than one per attempt. It stops at a problem it cannot step over: a
+/// syntax error, a required field (blanking it only says it is missing), a flow-style mapping.
 pub fn parse_located_all<T: DeserializeOwned>(
     path: &Path,
     text: &str,
@@ -119,45 +122,60 @@ pub fn parse_located_all<T: DeserializeOwned>(
     let mut problems = vec![first];
     let mut rest = text.to_string();
     while problems.len() < MAX_PROBLEMS {
-        let last = &problems[problems.len() - 1];
-        let key = last.key.split(['.', '[']).next().unwrap_or("");
-        let Some(blanked) = blank_top_level_key(&rest, key) else {
+        let Some(blanked) = blank_key(&rest, &problems[problems.len() - 1].key) else {
             break;
         };
         rest = blanked;
         match parse_typed::<T>(path, &rest) {
             Ok(_) => break,
-            Err(d) if problems.iter().any(|p| p.key == d.key) => break,
+            // The same key, one above it (a mapping left empty), or a required key missing
+            // (blanked, or misspelled as the key blanked before): a consequence, not news.
+            Err(d)
+                if d.message.starts_with(MISSING)
+                    || problems.iter().any(|p| p.key.starts_with(&d.key)) =>
+            {
+                break;
+            }
             Err(d) => problems.push(d),
         }
     }
     Err(problems)
 }
 
-/// `text` with the lines of top-level `key` (the key line and what is indented or listed
-/// under it) emptied; `None` when the key is not found as a block-style top-level key.
-fn blank_top_level_key(text: &str, key: &str) -> Option<String> {
-    if key.is_empty() {
+/// `text` with the block-style entry of `key` (`watch[0].include[2]` → the `include:` line and
+/// what is indented or listed under it) emptied; `None` when it is not such an entry.
+fn blank_key(text: &str, key: &str) -> Option<String> {
+    let mut field = key;
+    while let Some(inner) = field.strip_suffix(']') {
+        field = &inner[..inner.rfind('[')?];
+    }
+    let name = field.rsplit('.').next().filter(|n| !n.is_empty())?;
+    let (line, column) = Locator::new(text).locate(field)?;
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    let at = usize::try_from(line).ok()?.checked_sub(1)?;
+    let own = lines.get(at)?;
+    let indent = own.len() - own.trim_start().len();
+    // The key must start its line: blanking a flow mapping, or the line of a list item, would
+    // change the shape of the document (and `locate` may have found only an ancestor).
+    let starts_line = own
+        .trim_start()
+        .strip_prefix(name)
+        .is_some_and(|r| r.trim_start().starts_with(':'));
+    if !starts_line || u64::try_from(indent + 1).ok()? != column {
         return None;
     }
-    let starts_key = |line: &str| {
-        line.strip_prefix(key)
-            .is_some_and(|rest| rest.trim_start().starts_with(':'))
-    };
-    let mut out = Vec::new();
-    let mut inside = false;
-    let mut found = false;
-    for line in text.split('\n') {
-        let continues = line.is_empty() || line.starts_with([' ', '\t', '-', '#']);
-        if starts_key(line) {
-            inside = true;
-            found = true;
-        } else if !continues {
-            inside = false;
+    lines[at] = "";
+    for l in lines.iter_mut().skip(at + 1) {
+        let body = l.trim_start();
+        let deeper = l.len() - body.len() > indent;
+        let listed = l.len() - body.len() == indent && body.starts_with('-');
+        if body.is_empty() || body.starts_with('#') || deeper || listed {
+            *l = "";
+        } else {
+            break;
         }
-        out.push(if inside { "" } else { line });
     }
-    found.then(|| out.join("\n"))
+    Some(lines.join("\n"))
 }
 
 fn is_budget(e: &Error) -> bool {
@@ -240,7 +258,7 @@ fn describe(err: &Error) -> (String, Option<String>) {
             ..
         } => (format!("{unexpected} is not valid here: expected {expected}"), None),
         Error::SerdeMissingField { field, .. } => (
-            format!("the required key '{field}' is missing"),
+            format!("{MISSING}'{field}' is missing"),
             Some(format!("add '{field}:' with a value")),
         ),
         Error::DuplicateMappingKey { key, .. } => (
@@ -526,6 +544,21 @@ mod tests {
         };
         assert_eq!(one.len(), 1);
         assert!(super::parse_located_all::<Flat>(Path::new("s.yaml"), "items: [a]\n").is_ok());
+        // In a flow mapping a key cannot be blanked alone: the first problem comes alone.
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Outer {
+            inner: Flat,
+            other: Option<bool>,
+        }
+        let Err(flow) = super::parse_located_all::<Outer>(
+            Path::new("s.yaml"),
+            "inner: {flag: 3, count: x}\nother: 5\n",
+        ) else {
+            panic!("problems")
+        };
+        assert_eq!(flow.len(), 1, "{flow:?}");
+        assert_eq!(flow[0].key, "inner.flag");
     }
 
     use super::*;

@@ -315,3 +315,34 @@ fn every_wrong_sidecar_field_at_once() {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
 }
+
+/// Several wrong optional settings in the config are reported together; a misspelled required
+/// key is reported once, not again as missing.
+#[test]
+fn config_problems_come_together() {
+    let d = Dir::new("direct");
+    let config = d.path("watch.yaml");
+    let text = fs::read_to_string(&config).expect("config");
+    fs::write(
+        &config,
+        format!("{text}    settle: 5 sec\n    sidecar: maybe\n    give_up_after: soon\n"),
+    )
+    .expect("write");
+    let out = d.run(&["check", "--config", "watch.yaml"]);
+    let all = out.all();
+    assert_eq!(out.code, 2, "{all}");
+    for key in [
+        "watch[0].settle",
+        "watch[0].sidecar",
+        "watch[0].give_up_after",
+    ] {
+        assert!(
+            all.contains(&format!("'{key}'")),
+            "missing {key} in:\n{all}"
+        );
+    }
+    fs::write(&config, text.replace("mode: direct", "mod: direct")).expect("write");
+    let all = d.run(&["check", "--config", "watch.yaml"]).all();
+    assert!(all.contains("did you mean 'mode'?"), "{all}");
+    assert!(!all.contains("'mode' is missing"), "{all}");
+}
