@@ -36,15 +36,19 @@ use worker::{Queued, Workers, enqueue};
 pub enum Event {
     /// The folders are watched and the journal is replayed: the service is ready.
     Started,
+    /// Journaled and moved into the work area.
     Claimed {
         id: String,
         item: String,
     },
+    /// In done/ or failed/ with its result file.
     Finished {
         item: String,
         status: Status,
         result_file: PathBuf,
     },
+    /// Put off, to be tried again: its account paused, the service stopping, or its claim or
+    /// finish failed (`reason` says which).
     Deferred {
         item: String,
         reason: String,
