@@ -87,6 +87,18 @@ fn check_command(explicit: Option<&std::path::Path>, args: &CheckArgs) -> u8 {
     report.exit_code()
 }
 
+/// The exit code once a listing is written: a reader that stopped early (`| head`) is fine.
+fn exit_after_writing(written: std::io::Result<()>) -> u8 {
+    match written {
+        Ok(()) => EXIT_OK,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
+        Err(e) => {
+            eprintln!("tokdrop: {e}");
+            EXIT_FAILED
+        }
+    }
+}
+
 fn config_error_text(e: &ConfigError) -> String {
     match e {
         ConfigError::Invalid { file, problems } => format!(
@@ -151,14 +163,7 @@ fn status_command(explicit: Option<&std::path::Path>, json: bool) -> u8 {
     } else {
         crate::status::render(snap.as_ref(), &journal, &recent, &mut out)
     };
-    match written {
-        Ok(()) => EXIT_OK,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
-        Err(e) => {
-            eprintln!("tokdrop: {e}");
-            EXIT_FAILED
-        }
-    }
+    exit_after_writing(written)
 }
 
 fn results_command(
@@ -206,14 +211,7 @@ fn results_command(
     if unreadable > 0 {
         eprintln!("note: {unreadable} line(s) of the ledger could not be read and were skipped");
     }
-    match written {
-        Ok(()) => EXIT_OK,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
-        Err(e) => {
-            eprintln!("tokdrop: {e}");
-            EXIT_FAILED
-        }
-    }
+    exit_after_writing(written)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, u8> {
