@@ -37,10 +37,7 @@ pub enum Event {
     /// The folders are watched and the journal is replayed: the service is ready.
     Started,
     /// Journaled and moved into the work area.
-    Claimed {
-        id: String,
-        item: String,
-    },
+    Claimed { id: String, item: String },
     /// In done/ or failed/ with its result file.
     Finished {
         item: String,
@@ -49,10 +46,7 @@ pub enum Event {
     },
     /// Put off, to be tried again: its account paused, the service stopping, or its claim or
     /// finish failed (`reason` says which).
-    Deferred {
-        item: String,
-        reason: String,
-    },
+    Deferred { item: String, reason: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +88,7 @@ impl Shared {
     /// at the next start).
     fn finish(&self, record: Record) {
         if let Err(e) = self.try_finish(record.clone()) {
-            self.finish_later(record, e);
+            self.finish_later(record, &e);
         }
     }
 
@@ -121,38 +115,51 @@ impl Shared {
         Ok(())
     }
 
-    /// Retries a failed finish in the background, from the journal's record (a finish cut
-    /// short has already recorded where the files go).
-    fn finish_later(&self, record: Record, error: results::FinishError) {
+    /// Retries a failed finish in the background. `record` is terminal; when the journal
+    /// could not even record that, it is written first. Otherwise the journal's copy is used
+    /// (a finish cut short has already recorded where the files go).
+    fn finish_later(&self, record: Record, error: &dyn std::fmt::Display) {
         let shared = self.clone();
+        let (item, original) = (record.item.clone(), record.paths[0].original.clone());
         let say = move |e: &dyn std::fmt::Display| {
             let reason = format!("{}: {e}; tokdrop tries again", status::CANNOT_FINISH);
-            tracing::error!(item = %record.item, "{reason}");
-            shared.board.wait(&record.paths[0].original, reason.clone());
+            tracing::error!(item = %item, "{reason}");
+            shared.board.wait(&original, reason.clone());
             shared.emit(Event::Deferred {
-                item: record.item.clone(),
+                item: item.clone(),
                 reason,
             });
         };
-        say(&error);
+        say(error);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return; // the next start finishes it
         };
-        let (shared, id) = (self.clone(), record.id.clone());
+        let shared = self.clone();
         runtime.spawn(async move {
             let mut wait = Duration::from_secs(2);
             loop {
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(300));
-                let record = match shared.journal.read(&id) {
-                    Ok(Some(r)) => r,
+                let current = match shared.journal.read(&record.id) {
                     Ok(None) => return,
+                    Ok(Some(r))
+                        if matches!(r.stage, Stage::Terminal { .. } | Stage::Finishing { .. }) =>
+                    {
+                        r
+                    }
+                    Ok(Some(_)) => match shared.journal.write(&record) {
+                        Ok(()) => record.clone(),
+                        Err(e) => {
+                            say(&e);
+                            continue;
+                        }
+                    },
                     Err(e) => {
                         say(&e);
                         continue;
                     }
                 };
-                match shared.try_finish(record) {
+                match shared.try_finish(current) {
                     Ok(()) => return,
                     Err(e) => say(&e),
                 }
@@ -162,16 +169,13 @@ impl Shared {
 
     /// Makes `record` terminal with `result` and finishes it.
     fn conclude(&self, mut record: Record, result: ItemResult) {
-        if let Err(e) = self.journal.advance(
-            &mut record,
-            Stage::Terminal {
-                result: Box::new(result),
-            },
-        ) {
-            tracing::error!(item = %record.item, "{e}");
-            return;
+        let stage = Stage::Terminal {
+            result: Box::new(result),
+        };
+        match self.journal.advance(&mut record, stage) {
+            Ok(()) => self.finish(record),
+            Err(e) => self.finish_later(record, &e),
         }
-        self.finish(record);
     }
 }
 

@@ -430,3 +430,41 @@ async fn a_failed_finish_is_retried() {
     );
     s.stop().await;
 }
+
+/// When even the journal cannot record how an item ended (here its record is in the way of
+/// the write), the outcome is kept and written once the journal works again: the item ends in
+/// done/ with its result, published once.
+#[tokio::test]
+async fn an_outcome_the_journal_cannot_record_is_kept() {
+    let (d, p) = setup("");
+    let hold = p.hold("j.jpg");
+    let mut s = start(&d, &p);
+    d.copy_sample("photo.jpg", "outside/j.jpg");
+    fs::rename(d.path("outside/j.jpg"), d.path("inbox/j.jpg")).expect("mv");
+    let id = loop {
+        if let tokdrop::pipeline::Event::Claimed { id, .. } = s.events.recv().await.expect("events")
+        {
+            break id;
+        }
+    };
+    hold.entered.notified().await;
+    let record = d.path(&format!("state/journal/{id}.json"));
+    let saved = fs::read(&record).expect("record");
+    fs::remove_file(&record).expect("rm");
+    fs::create_dir_all(record.join("in-the-way")).expect("a folder where the record goes");
+    hold.release.notify_one();
+    let (item, reason) = next_deferred(&mut s).await;
+    assert_eq!(item, "j.jpg");
+    assert!(
+        reason.starts_with("cannot finish: cannot write the journal"),
+        "{reason}"
+    );
+    fs::remove_dir_all(&record).expect("rm");
+    fs::write(&record, saved).expect("put the record back");
+    let (item, status, result) = s.finished(30).await;
+    assert_eq!((item.as_str(), status), ("j.jpg", Status::Published));
+    assert!(read(&result).contains("status: published"));
+    assert!(!record.exists(), "the journal entry is gone once finished");
+    assert_eq!(p.inits_of("j.jpg"), 1);
+    s.stop().await;
+}
