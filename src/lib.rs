@@ -19,10 +19,11 @@
 //!   for durable file steps; [`outcome`] is the result file's shape.
 //! - [`serve`]: the HTTPS media server TikTok pulls from.
 //! - [`tiktok`]: the Content Posting API client, OAuth and token care; [`sandbox`]: the
-//!   built-in TikTok emulator. [`publish::tiktok`] is the publisher that uses them.
+//!   built-in TikTok emulator. [`publish::tiktok`] is the publisher that uses them; its
+//!   decisions (creator checks, following a post, outcomes) are in [`publish::machine`].
 //! - [`service`]: `tokdrop run` wiring (server, client or sandbox, publisher, pipeline,
-//!   signals); [`reload`]: what SIGHUP changes live; [`auth`]: `tokdrop auth`; [`systemd`]: the notify protocol; [`logging`]:
-//!   stderr and rotated files.
+//!   signals); [`reload`]: what SIGHUP changes live; [`auth`]: `tokdrop auth`; [`systemd`]:
+//!   the notify protocol; [`logging`]: stderr (journald-aware) and rotated files.
 
 // Diagnostics are returned by value on cold, per-file paths; boxing them buys nothing.
 #![allow(clippy::result_large_err)]
