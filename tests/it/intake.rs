@@ -350,6 +350,16 @@ async fn a_thousand_files_at_once() {
     s.stop().await;
 }
 
+/// A photo written elsewhere and renamed into the inbox (taken at once).
+fn rename_in_photo(d: &Dir, name: &str) {
+    d.copy_sample("photo.jpg", &format!("outside/{name}"));
+    fs::rename(
+        d.path(&format!("outside/{name}")),
+        d.path(&format!("inbox/{name}")),
+    )
+    .expect("mv");
+}
+
 /// The next item put off (claims pass by): its name and why.
 async fn next_deferred(s: &mut Service) -> (String, String) {
     loop {
@@ -375,8 +385,7 @@ async fn a_failed_claim_is_retried() {
     // The pipeline created the work area at start; a file in its place makes every claim fail.
     fs::remove_dir(d.path("inbox/.tokdrop")).expect("rmdir");
     d.write("inbox/.tokdrop", "");
-    d.copy_sample("photo.jpg", "outside/p.jpg");
-    fs::rename(d.path("outside/p.jpg"), d.path("inbox/p.jpg")).expect("mv");
+    rename_in_photo(&d, "p.jpg");
     let (item, reason) = next_deferred(&mut s).await;
     assert_eq!(item, "p.jpg");
     assert!(reason.starts_with("cannot take it: "), "{reason}");
@@ -410,8 +419,7 @@ async fn a_failed_finish_is_retried() {
     // A file where the done folder should be: moving the item there fails.
     fs::remove_dir(d.path("done")).expect("rmdir");
     d.write("done", "");
-    d.copy_sample("photo.jpg", "outside/p.jpg");
-    fs::rename(d.path("outside/p.jpg"), d.path("inbox/p.jpg")).expect("mv");
+    rename_in_photo(&d, "p.jpg");
     let (item, reason) = next_deferred(&mut s).await;
     assert_eq!(item, "p.jpg");
     assert!(reason.starts_with("cannot finish: "), "{reason}");
@@ -439,8 +447,7 @@ async fn an_outcome_the_journal_cannot_record_is_kept() {
     let (d, p) = setup("");
     let hold = p.hold("j.jpg");
     let mut s = start(&d, &p);
-    d.copy_sample("photo.jpg", "outside/j.jpg");
-    fs::rename(d.path("outside/j.jpg"), d.path("inbox/j.jpg")).expect("mv");
+    rename_in_photo(&d, "j.jpg");
     let id = loop {
         if let tokdrop::pipeline::Event::Claimed { id, .. } = s.events.recv().await.expect("events")
         {
