@@ -122,7 +122,15 @@ impl Shared {
         let shared = self.clone();
         let (item, original) = (record.item.clone(), record.paths[0].original.clone());
         let say = move |e: &dyn std::fmt::Display| {
-            let reason = format!("{}: {e}; tokdrop tries again", status::CANNOT_FINISH);
+            let text = e.to_string();
+            let reason = if text.starts_with(status::CANNOT_FINISH) {
+                format!("{text}; tokdrop tries again")
+            } else {
+                format!(
+                    "{} {item}: {text}; tokdrop tries again",
+                    status::CANNOT_FINISH
+                )
+            };
             tracing::error!(item = %item, "{reason}");
             shared.board.wait(&original, reason.clone());
             shared.emit(Event::Deferred {

@@ -422,7 +422,10 @@ async fn a_failed_finish_is_retried() {
     rename_in_photo(&d, "p.jpg");
     let (item, reason) = next_deferred(&mut s).await;
     assert_eq!(item, "p.jpg");
-    assert!(reason.starts_with("cannot finish: "), "{reason}");
+    assert!(
+        reason.starts_with("cannot finish p.jpg: cannot create "),
+        "{reason}"
+    );
     let snap = s.shared.board.snapshot();
     assert!(snap.waiting.iter().any(|w| w.reason == reason), "{snap:?}");
     fs::remove_file(d.path("done")).expect("rm");
@@ -463,7 +466,7 @@ async fn an_outcome_the_journal_cannot_record_is_kept() {
     let (item, reason) = next_deferred(&mut s).await;
     assert_eq!(item, "j.jpg");
     assert!(
-        reason.starts_with("cannot finish: cannot write the journal"),
+        reason.starts_with("cannot finish j.jpg: cannot write the journal"),
         "{reason}"
     );
     fs::remove_dir_all(&record).expect("rm");
