@@ -119,12 +119,43 @@ fn config_or_exit(explicit: Option<&std::path::Path>) -> Result<Config, u8> {
     })
 }
 
+/// The state folder for `status` and `results`: from a valid config, or, when the config has
+/// problems the running service does not share (it keeps the config it started with), from
+/// its `state_dir` alone, with a note.
+fn state_dir_or_exit(explicit: Option<&std::path::Path>) -> Result<std::path::PathBuf, u8> {
+    match load_config(explicit) {
+        Ok(c) => Ok(c.state_dir),
+        Err(e) => {
+            let fallback = match &e {
+                ConfigError::Invalid { file, .. } => {
+                    Config::state_dir_of(file).map(|dir| (file.clone(), dir))
+                }
+                _ => None,
+            };
+            match fallback {
+                Some((file, dir)) => {
+                    eprintln!(
+                        "note: {} has problems (`tokdrop check` lists them); reading the state in {}",
+                        check::display(&file),
+                        crate::diagnostic::display_path(&dir)
+                    );
+                    Ok(dir)
+                }
+                None => {
+                    eprintln!("{}", config_error_text(&e));
+                    Err(EXIT_USAGE)
+                }
+            }
+        }
+    }
+}
+
 fn status_command(explicit: Option<&std::path::Path>, json: bool) -> u8 {
-    let config = match config_or_exit(explicit) {
-        Ok(c) => c,
+    let state_dir = match state_dir_or_exit(explicit) {
+        Ok(d) => d,
         Err(code) => return code,
     };
-    let state = &config.state_dir;
+    let state = &state_dir;
     let snap = match crate::status::read(state) {
         Ok(s) => s,
         Err(e) => {
@@ -172,16 +203,16 @@ fn results_command(
     since: Option<crate::duration::HumanDuration>,
     json: bool,
 ) -> u8 {
-    let config = match config_or_exit(explicit) {
-        Ok(c) => c,
+    let state_dir = match state_dir_or_exit(explicit) {
+        Ok(d) => d,
         Err(code) => return code,
     };
-    let (results, unreadable) = match crate::ledger::read(&config.state_dir) {
+    let (results, unreadable) = match crate::ledger::read(&state_dir) {
         Ok(r) => r,
         Err(e) => {
             eprintln!(
                 "tokdrop: cannot read {}: {e}",
-                crate::ledger::path(&config.state_dir).display()
+                crate::ledger::path(&state_dir).display()
             );
             return EXIT_FAILED;
         }

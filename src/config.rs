@@ -167,6 +167,18 @@ impl Config {
             .map_err(|problems| invalid(problems.into_iter().map(|d| locator.place(d)).collect()))
     }
 
+    /// Only where the state lives, from a config that may fail its other checks (a folder
+    /// missing, a setting out of range): `tokdrop status` and `results` still work while the
+    /// file is being edited. `None` when even that cannot be read.
+    pub fn state_dir_of(path: &Path) -> Option<PathBuf> {
+        let text = yaml::read(path).ok()?;
+        let raw: raw::RawConfig = yaml::parse(path, &text).ok()?;
+        let base = absolute(path)
+            .parent()
+            .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+        Some(normalize(&base.join(raw.state_dir)))
+    }
+
     /// `locate` then `load`.
     pub fn find_and_load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
         Self::load(&Self::locate(explicit)?)

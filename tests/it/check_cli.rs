@@ -346,3 +346,32 @@ fn config_problems_come_together() {
     assert!(all.contains("did you mean 'mode'?"), "{all}");
     assert!(!all.contains("'mode' is missing"), "{all}");
 }
+
+/// `status` and `results` still read the state while the config has problems (the running
+/// service keeps the config it has): a note says so. A config that cannot even be read is an
+/// error.
+#[test]
+fn status_works_while_the_config_is_being_edited() {
+    let d = Dir::new("direct");
+    let config = d.path("watch.yaml");
+    let text = fs::read_to_string(&config).expect("config");
+    fs::write(&config, text.replace("./inbox", "./not-there")).expect("write");
+    for args in [["status"], ["results"]] {
+        let out = d.run(&args);
+        assert_eq!(out.code, 0, "{}", out.all());
+        assert!(
+            out.stderr.starts_with("note: watch.yaml has problems (`tokdrop check` lists them); reading the state in state"),
+            "{}",
+            out.stderr
+        );
+    }
+    assert!(
+        d.run(&["status"])
+            .stdout
+            .contains("has not run with this state folder yet")
+    );
+    fs::write(&config, "state_dir: [\n").expect("write");
+    let out = d.run(&["status"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("invalid"), "{}", out.stderr);
+}
