@@ -141,7 +141,7 @@ impl Intake {
         let failures = self.backoff.get(&key).map_or(0, |(_, n)| *n) + 1;
         let wait = w
             .settle
-            .saturating_mul(1 << failures.min(16))
+            .saturating_mul(1 << (failures - 1).min(16))
             .min(CLAIM_RETRY_MAX);
         let at = Instant::now() + wait;
         self.trackers.insert(key.clone(), (wi, tracker));
