@@ -315,9 +315,9 @@ fn sandbox_command(listen: &str) -> u8 {
         let _ = tokio::signal::ctrl_c().await;
         stop.cancel();
     });
-    match rt.block_on(crate::sandbox::run(
+    match rt.block_on(tokdrop_sandbox::run(
         addr,
-        crate::sandbox::SandboxConfig::default(),
+        tokdrop_sandbox::SandboxConfig::default(),
         cancel,
     )) {
         Ok(()) => EXIT_OK,

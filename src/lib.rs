@@ -18,9 +18,9 @@
 //!   the folder pipeline ([`pipeline`]), with [`status`] for `tokdrop status` and [`fsops`]
 //!   for durable file steps; [`outcome`] is the result file's shape.
 //! - [`serve`]: the HTTPS media server TikTok pulls from.
-//! - [`tiktok`]: the Content Posting API client, OAuth and token care; [`sandbox`]: the
-//!   built-in TikTok emulator. [`publish::tiktok`] is the publisher that uses them; its
-//!   decisions (creator checks, following a post, outcomes) are in [`publish::machine`].
+//! - [`tiktok`]: the Content Posting API client, OAuth and token care. The built-in TikTok
+//!   emulator is its own crate, `tokdrop_sandbox`, sharing no code with the client.
+//!   [`publish::tiktok`] is the publisher that uses the client; its decisions (creator checks, following a post, outcomes) are in [`publish::machine`].
 //! - [`service`]: `tokdrop run` wiring (server, client or sandbox, publisher, pipeline,
 //!   signals); [`reload`]: what SIGHUP changes live; [`auth`]: `tokdrop auth`; [`systemd`]:
 //!   the notify protocol; [`logging`]: stderr (journald-aware) and rotated files.
@@ -49,7 +49,6 @@ pub mod post;
 pub mod publish;
 pub mod reload;
 pub mod results;
-pub mod sandbox;
 pub mod serve;
 pub mod service;
 pub mod sidecar;

@@ -14,7 +14,6 @@ use crate::journal::Journal;
 use crate::pipeline::{self, Shared};
 use crate::publish::tiktok::TikTokPublisher;
 use crate::reload::{self, Reload, SandboxLogin};
-use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::serve::{self, Registry, ServeConfig, Server, TlsSource};
 use crate::status::Board;
 use crate::systemd::Notifier;
@@ -22,6 +21,7 @@ use crate::tiktok::Secret;
 use crate::tiktok::client::{Client, ClientConfig};
 use crate::tiktok::token_store::TokenStore;
 use crate::tiktok::tokens::TokenManager;
+use tokdrop_sandbox::{Sandbox, SandboxConfig};
 
 /// Name of the self-signed certificate written into `state_dir` (clients trust it).
 pub const SELF_SIGNED_PEM: &str = "sandbox-ca.pem";
@@ -134,7 +134,7 @@ pub async fn run(
     let emulator = emulator.map(Arc::new);
     let sandbox_login = emulator
         .as_ref()
-        .map(|emu| sandbox_login(emu.clone(), tokens.clone()));
+        .map(|emu| sandbox_login(emu.clone(), tokens.clone(), config.tiktok.scopes.clone()));
     if let Some(login) = &sandbox_login {
         for account in config.accounts() {
             login(account.to_string()).await;
@@ -201,7 +201,7 @@ pub async fn run(
 /// Starts the emulator trusting our self-signed certificate, and a client pointed at it.
 async fn start_sandbox(
     config: &Config,
-) -> Result<(Client, Option<crate::sandbox::SandboxHandle>), ServiceError> {
+) -> Result<(Client, Option<tokdrop_sandbox::SandboxHandle>), ServiceError> {
     let pem = config.state_dir.join(SELF_SIGNED_PEM);
     let sc = SandboxConfig {
         client_key: config.tiktok.client_key.clone(),
@@ -226,15 +226,24 @@ async fn start_sandbox(
     Ok((client, Some(emu)))
 }
 
-/// Stores a fresh emulator login for an account, as `tokdrop auth login` would.
+/// Stores a fresh emulator login for an account, as `tokdrop auth login` would: asking for
+/// the scopes `tiktok.scopes` lists, granted as the emulator's user grants them.
 fn sandbox_login(
-    emu: Arc<crate::sandbox::SandboxHandle>,
+    emu: Arc<tokdrop_sandbox::SandboxHandle>,
     tokens: Arc<TokenManager>,
+    scopes: Vec<String>,
 ) -> SandboxLogin {
     Box::new(move |account: String| {
-        let (emu, tokens) = (emu.clone(), tokens.clone());
+        let (emu, tokens, scopes) = (emu.clone(), tokens.clone(), scopes.clone());
         Box::pin(async move {
-            let stored = match emu.issue_token(None) {
+            let grant = emu
+                .login(None, &scopes)
+                .map_err(|e| e.to_string())
+                .and_then(|body| {
+                    serde_json::from_value::<crate::tiktok::wire::TokenResponse>(body)
+                        .map_err(|e| format!("the emulator's token answer does not parse: {e}"))
+                });
+            let stored = match grant {
                 Ok(grant) => tokens
                     .store_grant(&account, &grant)
                     .await

@@ -12,7 +12,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 
 use super::client::Client;
-use super::error::{AccountPause, ApiError, ErrorClass};
+use super::error::{AccountPause, ApiError, Endpoint, ErrorClass};
 use super::secret::Secret;
 use super::token_store::{StoreError, TokenFile, TokenStore};
 use super::wire::TokenResponse;
@@ -201,7 +201,7 @@ impl TokenManager {
     /// is kept (and the error returned) unless `force`.
     pub async fn logout(&self, account: &str, force: bool) -> Result<bool, AuthError> {
         let slot = self.slot(account);
-        let _slot = slot.lock().await;
+        let mut slot = slot.lock().await;
         let Some(file) = self
             .blocking(account, {
                 let name = account.to_string();
@@ -211,7 +211,7 @@ impl TokenManager {
         else {
             return Ok(false);
         };
-        if let Err(source) = self.client.revoke(&file.access_token).await {
+        if let Err(source) = self.revoke_grant(account, &mut slot, file).await {
             if !force {
                 return Err(AuthError::Refresh {
                     account: account.to_string(),
@@ -226,6 +226,45 @@ impl TokenManager {
             s.delete(&name)
         })
         .await
+    }
+
+    /// Revokes with a live access token: TikTok only accepts one (tiktok-api.md §3.6), and
+    /// access tokens live 2 hours, so an expired one is refreshed first, and one TikTok refuses
+    /// is refreshed once and tried again.
+    async fn revoke_grant(
+        &self,
+        account: &str,
+        slot: &mut AccountSlot,
+        file: TokenFile,
+    ) -> Result<(), ApiError> {
+        let as_api = |e: AuthError| match e {
+            AuthError::Refresh { source, .. } => source,
+            other => ApiError {
+                endpoint: Endpoint::Refresh,
+                http_status: None,
+                code: "refresh_failed".into(),
+                message: other.to_string(),
+                log_id: None,
+                retry_after: None,
+            },
+        };
+        let mut token = file.access_token;
+        if elapsed_to(file.access_expires_at, Timestamp::now()) <= self.margin() {
+            token = self
+                .refresh_locked(account, slot, None)
+                .await
+                .map_err(as_api)?;
+        }
+        match self.client.revoke(&token).await {
+            Err(e) if matches!(e.code.as_str(), "invalid_request" | "access_token_invalid") => {
+                let fresh = self
+                    .refresh_locked(account, slot, Some(&token))
+                    .await
+                    .map_err(as_api)?;
+                self.client.revoke(&fresh).await
+            }
+            other => other,
+        }
     }
 
     fn margin(&self) -> SignedDuration {

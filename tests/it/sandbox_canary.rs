@@ -5,11 +5,11 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use tokdrop::sandbox::{Control, Sandbox, SandboxEndpoint};
 use tokdrop::tiktok::chunks::ChunkPlan;
 use tokdrop::tiktok::login::{LoginConfig, PendingLogin};
 use tokdrop::tiktok::wire::{VideoInit, VideoSource};
 use tokdrop::tiktok::{Secret, TokenManager, TokenStore};
+use tokdrop_sandbox::{Control, Sandbox, SandboxEndpoint};
 
 use crate::sandbox_harness::{client_for, fast_config, pattern};
 use crate::sandbox_posting::post_info;

@@ -2,7 +2,7 @@
 //! `GET /_sandbox/calls`, and its per-token rate limit answering 429.
 
 use serde_json::json;
-use tokdrop::sandbox::{Calls, SandboxEndpoint};
+use tokdrop_sandbox::{Calls, SandboxEndpoint};
 
 use crate::sandbox_harness::{Env, fast_config};
 
@@ -108,7 +108,7 @@ async fn reset_counters_and_events() {
         .await
         .expect_err("capped");
     env.sandbox
-        .control(tokdrop::sandbox::Control {
+        .control(tokdrop_sandbox::Control {
             reset_counters: true,
             ..Default::default()
         })

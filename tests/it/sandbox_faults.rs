@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tokdrop::sandbox::{Fault, SandboxEndpoint};
 use tokdrop::tiktok::wire::{InboxVideoInit, VideoInit, VideoSource};
 use tokdrop::tiktok::{AccountPause, ErrorClass, InitError, InitKind, TokenManager, TokenStore};
+use tokdrop_sandbox::{Fault, SandboxEndpoint};
 
 use crate::sandbox_harness::{Env, client_for, fast_config};
 use crate::sandbox_posting::post_info;

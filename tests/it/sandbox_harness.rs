@@ -14,8 +14,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::StreamExt;
-use tokdrop::sandbox::{Calls, Sandbox, SandboxConfig, SandboxHandle};
 use tokdrop::tiktok::{Client, ClientConfig, Secret, TokenManager, TokenStore};
+use tokdrop_sandbox::{Calls, Sandbox, SandboxConfig, SandboxHandle};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio_rustls::TlsAcceptor;
@@ -24,11 +24,14 @@ use tokio_rustls::server::TlsStream;
 /// Upper bound for waiting on an emulator event.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// Emulator knobs for tests: no processing or moderation delay, one-second rate windows.
+/// Emulator knobs for tests: no processing or moderation delay, and an app that passed
+/// TikTok's audit posting for a public account, so public posts and their ids can be tested
+/// (the emulator's default is a new, unaudited app: see `unaudited_app_posts_self_only`).
 pub fn fast_config() -> SandboxConfig {
     let mut config = SandboxConfig {
         processing_delay_ms: 0,
         moderation_delay_ms: 0,
+        audited: true,
         ..SandboxConfig::default()
     };
     config.accounts[0].private_account = false;
@@ -77,7 +80,10 @@ impl Env {
     /// Started, with the default account logged in through `issue_token`.
     pub async fn logged_in(config: SandboxConfig) -> Self {
         let env = Self::start(config).await;
-        let grant = env.sandbox.issue_token(None).expect("grant");
+        let grant = serde_json::from_value::<tokdrop::tiktok::wire::TokenResponse>(
+            env.sandbox.issue_token(None).expect("grant"),
+        )
+        .expect("the emulator\'s token answer parses");
         env.tokens
             .store_grant("default", &grant)
             .await

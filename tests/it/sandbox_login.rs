@@ -1,8 +1,8 @@
 //! The OAuth login against the emulator: the test plays the browser (GET the authorize URL
 //! without following redirects, then GET the `Location` on the loopback listener, or paste it).
 
-use tokdrop::sandbox::SandboxEndpoint;
 use tokdrop::tiktok::login::{LoginConfig, LoginError, LoopbackListener, PendingLogin};
+use tokdrop_sandbox::SandboxEndpoint;
 
 use crate::sandbox_harness::{Env, WAIT, fast_config};
 
@@ -82,7 +82,7 @@ async fn loopback_login_stores_the_grant() {
 #[tokio::test]
 async fn pasted_login_reports_missing_scopes() {
     let mut sandbox = fast_config();
-    sandbox.accounts[0].grants = Some(vec!["user.info.basic".into(), "video.upload".into()]);
+    sandbox.accounts[0].deselect = vec!["video.publish".into()];
     let env = Env::start(sandbox).await;
     let redirect = "http://127.0.0.1:3455/callback/";
     let login = PendingLogin::new(&login_config(&env, redirect), redirect).expect("login");
@@ -113,7 +113,7 @@ async fn denied_login_is_reported() {
     let mut sandbox = fast_config();
     sandbox.deny_authorization = true;
     let env = Env::start(sandbox).await;
-    let listener = LoopbackListener::bind("http://localhost:0/cb")
+    let listener = LoopbackListener::bind("http://localhost:0/callback/")
         .await
         .expect("bind");
     let login = PendingLogin::new(

@@ -2,12 +2,12 @@
 //! progression, exact 19-digit ids, PULL_FROM_URL over HTTPS, and FILE_UPLOAD in chunks.
 
 use serde_json::json;
-use tokdrop::sandbox::{Calls, PostRecord, SandboxEndpoint};
 use tokdrop::tiktok::chunks::ChunkPlan;
 use tokdrop::tiktok::wire::{
     ContentInit, InboxVideoInit, MediaType, PhotoPostInfo, PhotoSource, PostMode, PublishState,
     PullFromUrl, VideoInit, VideoPostInfo, VideoSource,
 };
+use tokdrop_sandbox::{Calls, PostRecord, SandboxEndpoint};
 
 use crate::sandbox_harness::{Env, MediaServer, fast_config, pattern, sha256};
 
@@ -367,4 +367,67 @@ async fn expired_upload_url_is_refused() {
         .await
         .expect_err("expired");
     assert_eq!(err.code, tokdrop::tiktok::error::codes::UPLOAD_EXPIRED);
+}
+
+/// The emulator's default app is unaudited, as every new TikTok app is (tiktok-api.md §8):
+/// the client's SELF_ONLY post to a private account goes through; a public post is refused
+/// with `unaudited_client_can_only_post_to_private_accounts`, which the client reads as a
+/// setup problem; once the account is public even SELF_ONLY is refused.
+#[tokio::test]
+async fn unaudited_app_posts_self_only() {
+    let media = MediaServer::start().await;
+    let mut config = tokdrop_sandbox::SandboxConfig {
+        processing_delay_ms: 0,
+        ..Default::default()
+    };
+    assert!(!config.audited && config.accounts[0].private_account);
+    media.trust(&mut config);
+    let env = Env::logged_in(config).await;
+    let url = media.add("clip.mp4", pattern(10_000));
+    let token = env.token().await;
+    let init = |privacy: &str| VideoInit {
+        post_info: post_info(privacy),
+        source_info: VideoSource::PullFromUrl {
+            video_url: url.clone(),
+        },
+    };
+    let ok = env
+        .client()
+        .video_init(&token, &init("SELF_ONLY"))
+        .await
+        .expect("SELF_ONLY on a private account");
+    env.until(post_when(&ok.publish_id, |p| {
+        p.status == "PUBLISH_COMPLETE"
+    }))
+    .await;
+    let refused = |err: tokdrop::tiktok::InitError| match err {
+        tokdrop::tiktok::InitError::NotCreated(e) => {
+            assert_eq!(e.code, "unaudited_client_can_only_post_to_private_accounts");
+            assert_eq!(
+                e.class(),
+                tokdrop::tiktok::ErrorClass::Item {
+                    setup_problem: true
+                }
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    refused(
+        env.client()
+            .video_init(&token, &init("FOLLOWER_OF_CREATOR"))
+            .await
+            .expect_err("public posting is refused"),
+    );
+    env.sandbox.set(|c| c.accounts[0].private_account = false);
+    refused(
+        env.client()
+            .video_init(&token, &init("SELF_ONLY"))
+            .await
+            .expect_err("a public account is refused"),
+    );
+    assert_eq!(
+        env.sandbox.calls().posts.len(),
+        1,
+        "exactly one post exists"
+    );
 }

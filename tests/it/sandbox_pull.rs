@@ -4,9 +4,9 @@
 use std::sync::atomic::Ordering;
 
 use serde_json::json;
-use tokdrop::sandbox::PostRecord;
 use tokdrop::tiktok::wire::{PublishState, VideoInit, VideoSource};
 use tokdrop::tiktok::{ErrorClass, InitError, InitKind};
+use tokdrop_sandbox::PostRecord;
 
 use crate::sandbox_harness::{Env, MediaServer, fast_config, pattern};
 use crate::sandbox_posting::post_info;
@@ -201,7 +201,7 @@ async fn injected_failures() {
     let url = media.add("a.mp4", pattern(10));
     let token = env.token().await;
     let failed = |id: String| {
-        move |c: &tokdrop::sandbox::Calls| c.post(&id).filter(|p| p.status == "FAILED").cloned()
+        move |c: &tokdrop_sandbox::Calls| c.post(&id).filter(|p| p.status == "FAILED").cloned()
     };
     let first = env
         .client()

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use tokdrop::sandbox::{Control, Fault, SandboxEndpoint};
 use tokdrop::tiktok::{
     AccountPause, AuthAction, AuthError, AuthorizedError, ErrorClass, TokenManager, TokenStore,
 };
+use tokdrop_sandbox::{Control, Fault, SandboxEndpoint};
 
 use crate::sandbox_harness::{Env, fast_config};
 
@@ -27,7 +27,10 @@ async fn refresh_rotates_the_refresh_token() {
     let mut config = fast_config();
     config.access_token_secs = 60;
     let env = Env::start(config).await;
-    let grant = env.sandbox.issue_token(None).expect("grant");
+    let grant = serde_json::from_value::<tokdrop::tiktok::wire::TokenResponse>(
+        env.sandbox.issue_token(None).expect("grant"),
+    )
+    .expect("the emulator\'s token answer parses");
     env.tokens
         .store_grant("default", &grant)
         .await
@@ -171,7 +174,7 @@ async fn with_token_refreshes_once() {
 #[tokio::test]
 async fn user_info_needs_the_profile_scope() {
     let mut config = fast_config();
-    config.accounts[0].grants = Some(vec!["user.info.basic".into(), "video.publish".into()]);
+    config.accounts[0].deselect = vec!["user.info.profile".into()];
     let env = Env::logged_in(config).await;
     let err = env
         .client()
@@ -195,5 +198,36 @@ async fn logout_revokes() {
         .await
         .expect_err("revoked");
     assert_eq!(err.code, "access_token_invalid");
+    assert!(env.tokens.info("default").await.expect("info").is_none());
+}
+
+/// TikTok revokes only with a live access token (tiktok-api.md §3.6), and access tokens live
+/// 2 hours: a logout after the access token expired refreshes first, so the grant really
+/// ends; one that TikTok expired early is refreshed once after the refusal.
+#[tokio::test]
+async fn logout_after_the_access_token_expired_revokes_the_grant() {
+    // Expired by the token file's clock: refreshed before the revoke.
+    let mut config = fast_config();
+    config.access_token_secs = 1;
+    let env = Env::logged_in(config).await;
+    assert!(env.tokens.logout("default", false).await.expect("logout"));
+    let calls = env.sandbox.calls();
+    assert_eq!(refreshes(&env), 1);
+    assert_eq!(calls.revokes.len(), 1);
+    assert!(calls.revokes[0].revoked, "{:?}", calls.revokes);
+
+    // Expired by TikTok only: the first revoke is refused, then refresh and revoke again.
+    let env = Env::logged_in(fast_config()).await;
+    env.sandbox
+        .control(Control {
+            expire_access_tokens: true,
+            ..Control::default()
+        })
+        .expect("control");
+    assert!(env.tokens.logout("default", false).await.expect("logout"));
+    let calls = env.sandbox.calls();
+    let revoked: Vec<bool> = calls.revokes.iter().map(|r| r.revoked).collect();
+    assert_eq!(revoked, [false, true]);
+    assert_eq!(refreshes(&env), 1);
     assert!(env.tokens.info("default").await.expect("info").is_none());
 }

@@ -6,9 +6,9 @@ use std::fs;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use tokdrop::sandbox::{Fault, Sandbox, SandboxConfig, SandboxEndpoint, SandboxHandle};
 use tokdrop::tiktok::token_store::TokenStore;
 use tokdrop::tiktok::tokens::TokenManager;
+use tokdrop_sandbox::{Fault, Sandbox, SandboxConfig, SandboxEndpoint, SandboxHandle};
 
 use crate::harness::{Dir, free_port};
 use crate::process::Tokdrop;
@@ -68,7 +68,10 @@ watch:
 
 /// Stores a fresh sandbox login for the `default` account, as `tokdrop auth login` would.
 async fn login(d: &Dir, emu: &SandboxHandle) {
-    let grant = emu.issue_token(None).expect("token");
+    let grant = serde_json::from_value::<tokdrop::tiktok::wire::TokenResponse>(
+        emu.issue_token(None).expect("token"),
+    )
+    .expect("the emulator\'s token answer parses");
     let client = tokdrop::tiktok::client::Client::new(tokdrop::tiktok::client::ClientConfig::new(
         emu.base_url().to_string(),
         emu.config().client_key,
@@ -240,6 +243,8 @@ async fn transient_faults_and_lost_answers() {
                 endpoint: SandboxEndpoint::ContentInit,
                 http_status: 500,
                 code: Some("internal_error".into()),
+                body: None,
+                content_type: None,
                 message: None,
                 times: 2,
                 drop_connection: false,
@@ -249,6 +254,8 @@ async fn transient_faults_and_lost_answers() {
                 endpoint: SandboxEndpoint::StatusFetch,
                 http_status: 503,
                 code: None,
+                body: None,
+                content_type: None,
                 message: None,
                 times: 1,
                 drop_connection: false,
@@ -269,6 +276,8 @@ async fn transient_faults_and_lost_answers() {
             endpoint: SandboxEndpoint::ContentInit,
             http_status: 200,
             code: None,
+            body: None,
+            content_type: None,
             message: None,
             times: 1,
             drop_connection: true,

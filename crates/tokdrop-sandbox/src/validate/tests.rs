@@ -221,7 +221,7 @@ fn scopes_are_required() {
 #[test]
 fn unaudited_mode() {
     let mut cfg = config();
-    cfg.unaudited = true;
+    cfg.audited = false;
     cfg.accounts[0].privacy_level_options =
         Some(vec!["PUBLIC_TO_EVERYONE".into(), "SELF_ONLY".into()]);
     let pull = json!({"source": "PULL_FROM_URL", "video_url": URL});

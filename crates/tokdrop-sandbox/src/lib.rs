@@ -1,8 +1,8 @@
 //! The built-in TikTok emulator (`tokdrop sandbox`, `tokdrop run --sandbox`, the tests): an axum
 //! router on plain loopback HTTP that behaves like TikTok's Login Kit and Content Posting API
 //! as tiktok-api.md §2–§11 describe them, with knobs for the documented quirks and injected
-//! faults, and a record of everything it saw. It speaks TikTok's wire format through
-//! [`crate::tiktok::wire`], and knows nothing else of tokdrop.
+//! faults, and a record of everything it saw. It is a second, independent reading of TikTok's
+//! documentation: it shares no code with tokdrop's client and writes every answer itself.
 //!
 //! # Layout
 //! - [`config`]: [`SandboxConfig`] and its knobs, injected [`Fault`]s, the [`Control`] body.
@@ -28,10 +28,11 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::tiktok::wire::{self, TokenResponse};
-
+mod chunks;
 pub mod config;
 mod oauth;
+pub mod paths;
+mod pkce;
 mod posting;
 mod processing;
 pub mod records;
@@ -88,6 +89,7 @@ impl Sandbox {
         listener: TcpListener,
         config: SandboxConfig,
     ) -> Result<SandboxHandle, SandboxError> {
+        config.check().map_err(SandboxError::Control)?;
         let mut addr = listener.local_addr().map_err(SandboxError::Serve)?;
         if addr.ip().is_unspecified() {
             addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
@@ -107,19 +109,19 @@ impl Sandbox {
 
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route(wire::AUTHORIZE, get(oauth::authorize))
-        .route(wire::OAUTH_TOKEN, post(oauth::token))
-        .route(wire::OAUTH_REVOKE, post(oauth::revoke))
-        .route(wire::USER_INFO, get(oauth::user_info))
-        .route(wire::CREATOR_INFO, post(posting::creator_info))
-        .route(wire::VIDEO_INIT, post(posting::video_init))
-        .route(wire::INBOX_VIDEO_INIT, post(posting::inbox_video_init))
-        .route(wire::CONTENT_INIT, post(posting::content_init))
-        .route(wire::STATUS_FETCH, post(processing::status_fetch))
-        .route(wire::CANCEL, post(processing::cancel))
-        .route("/upload/", put(upload::put))
-        .route("/_sandbox/control", post(control))
-        .route("/_sandbox/calls", get(calls))
+        .route(paths::AUTHORIZE, get(oauth::authorize))
+        .route(paths::OAUTH_TOKEN, post(oauth::token))
+        .route(paths::OAUTH_REVOKE, post(oauth::revoke))
+        .route(paths::USER_INFO, get(oauth::user_info))
+        .route(paths::CREATOR_INFO, post(posting::creator_info))
+        .route(paths::VIDEO_INIT, post(posting::video_init))
+        .route(paths::INBOX_VIDEO_INIT, post(posting::inbox_video_init))
+        .route(paths::CONTENT_INIT, post(posting::content_init))
+        .route(paths::STATUS_FETCH, post(processing::status_fetch))
+        .route(paths::CANCEL, post(processing::cancel))
+        .route(paths::UPLOAD, put(upload::put))
+        .route(paths::CONTROL, post(control))
+        .route(paths::RECORD, get(calls))
         .with_state(shared)
 }
 
@@ -155,6 +157,7 @@ fn apply_control(shared: &Shared, control: Control) -> Result<serde_json::Value,
         config::merge_patch(&mut value, patch);
         let new: SandboxConfig =
             serde_json::from_value(value).map_err(|e| SandboxError::Control(e.to_string()))?;
+        new.check().map_err(SandboxError::Control)?;
         *shared.config() = new;
     }
     let now = tokio::time::Instant::now();
@@ -165,6 +168,9 @@ fn apply_control(shared: &Shared, control: Control) -> Result<serde_json::Value,
         }
         if control.revoke_refresh_tokens {
             state.refresh.clear();
+        }
+        if control.expire_publish_ids {
+            state.posts.iter_mut().for_each(|p| p.forgotten = true);
         }
         if control.reset_counters {
             state.counters_since = Some(now);
@@ -216,25 +222,42 @@ impl SandboxHandle {
         apply_control(&self.shared, control)
     }
 
-    /// Logs `open_id` (default: the authorizing account) in without a browser and returns
-    /// the token answer TikTok would give, with all of the account's grantable scopes.
-    pub fn issue_token(&self, open_id: Option<&str>) -> Result<TokenResponse, SandboxError> {
+    /// Logs `open_id` (default: the authorizing account) in without a browser, asking for
+    /// every scope the app is approved for, and returns TikTok's flat token answer.
+    pub fn issue_token(&self, open_id: Option<&str>) -> Result<serde_json::Value, SandboxError> {
+        let approved = self.config().approved_scopes;
+        self.login(open_id, &approved)
+    }
+
+    /// Logs `open_id` (default: the authorizing account) in without a browser, as the
+    /// authorize page would: the app asks for `scopes`, which must all be approved for it;
+    /// the user grants them less what they untoggle (`AccountConfig::deselect`). Returns
+    /// TikTok's flat token answer, whose `scope` lists what was granted.
+    pub fn login(
+        &self,
+        open_id: Option<&str>,
+        scopes: &[String],
+    ) -> Result<serde_json::Value, SandboxError> {
         let config = self.config();
         let account = match open_id {
             Some(id) => config.account(id),
             None => config.authorizing_account(),
         }
         .ok_or_else(|| SandboxError::NoAccount(open_id.unwrap_or("").to_string()))?;
-        let scopes: Vec<String> = account
-            .grants
-            .clone()
-            .unwrap_or_else(|| config::KNOWN_SCOPES.iter().map(|s| s.to_string()).collect());
-        let grant_id = {
-            let mut state = self.shared.state();
-            state.next_seq()
-        };
-        let body = oauth::issue(&self.shared, &config, &account.open_id, &scopes, grant_id);
-        serde_json::from_value(body).map_err(|e| SandboxError::Control(e.to_string()))
+        if let Some(s) = scopes.iter().find(|s| !config.approved_scopes.contains(s)) {
+            return Err(SandboxError::Control(format!(
+                "invalid_scope: the app is not approved for {s}"
+            )));
+        }
+        let granted = oauth::granted(account, scopes);
+        let grant_id = self.shared.state().next_seq();
+        Ok(oauth::issue(
+            &self.shared,
+            &config,
+            &account.open_id,
+            &granted,
+            grant_id,
+        ))
     }
 
     /// Waits until `check` finds what it looks for in the records (re-checked on every

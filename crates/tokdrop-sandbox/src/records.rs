@@ -53,6 +53,8 @@ pub struct DownloadRecord {
     pub finished_at: Option<Timestamp>,
     /// `None` when no HTTP answer arrived.
     pub http_status: Option<u16>,
+    /// The answer's `Content-Length`, when it had one.
+    pub expected_bytes: Option<u64>,
     pub bytes: u64,
     /// Hex SHA-256 of the body, when it was read completely.
     pub sha256: Option<String>,
@@ -68,6 +70,30 @@ pub struct UploadRecord {
     pub content_range: Option<String>,
     pub bytes: u64,
     pub http_status: u16,
+}
+
+/// One `cancel` call that named a post of the caller.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CancelRecord {
+    pub seq: u64,
+    pub publish_id: String,
+    pub at: Timestamp,
+    /// `ok` (the download was stopped) or the error code answered.
+    pub code: String,
+    /// The post's status when the cancel arrived.
+    pub status_before: String,
+    pub downloaded_bytes: u64,
+}
+
+/// One `oauth/revoke` call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RevokeRecord {
+    pub seq: u64,
+    pub at: Timestamp,
+    pub token_fingerprint: String,
+    /// The user whose grant ended (`None`: the token was unknown or expired).
+    pub open_id: Option<String>,
+    pub revoked: bool,
 }
 
 /// A post (one accepted init) and where it stands.
@@ -90,9 +116,30 @@ pub struct PostRecord {
     pub downloaded_bytes: u64,
     /// Hex SHA-256 of the uploaded file once all chunks arrived (FILE_UPLOAD).
     pub upload_sha256: Option<String>,
+    /// Hex SHA-256 of each media file TikTok now holds for this post (pulled or uploaded),
+    /// in order; empty until the media arrived.
+    pub media_sha256: Vec<String>,
     pub created_at: Timestamp,
     /// Every status the post went through, with its time.
     pub history: Vec<(String, Timestamp)>,
+}
+
+impl PostRecord {
+    /// PUBLISH_COMPLETE, SEND_TO_USER_INBOX or FAILED: nothing more happens by itself.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "PUBLISH_COMPLETE" | "SEND_TO_USER_INBOX" | "FAILED"
+        )
+    }
+
+    /// A post or draft now exists on TikTok for this init.
+    pub fn exists(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "PUBLISH_COMPLETE" | "SEND_TO_USER_INBOX"
+        )
+    }
 }
 
 /// Everything recorded so far.
@@ -102,6 +149,8 @@ pub struct Calls {
     pub inits: Vec<InitRecord>,
     pub downloads: Vec<DownloadRecord>,
     pub uploads: Vec<UploadRecord>,
+    pub cancels: Vec<CancelRecord>,
+    pub revokes: Vec<RevokeRecord>,
     pub posts: Vec<PostRecord>,
 }
 
@@ -145,6 +194,32 @@ impl Calls {
 
     pub fn post(&self, publish_id: &str) -> Option<&PostRecord> {
         self.posts.iter().find(|p| p.publish_id == publish_id)
+    }
+
+    /// Posts and drafts that exist on TikTok and were made from a file with this SHA-256:
+    /// "exactly one post exists for this file" is `existing_posts_of(sha).len() == 1`.
+    pub fn existing_posts_of(&self, sha256: &str) -> Vec<&PostRecord> {
+        self.posts
+            .iter()
+            .filter(|p| p.exists() && p.media_sha256.iter().any(|s| s == sha256))
+            .collect()
+    }
+
+    /// Posts whose media includes this SHA-256, whatever their status.
+    pub fn posts_of(&self, sha256: &str) -> Vec<&PostRecord> {
+        self.posts
+            .iter()
+            .filter(|p| p.media_sha256.iter().any(|s| s == sha256))
+            .collect()
+    }
+
+    /// How many posts are in each status.
+    pub fn posts_by_status(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for p in &self.posts {
+            *counts.entry(p.status.clone()).or_insert(0) += 1;
+        }
+        counts
     }
 
     pub fn downloads_of(&self, publish_id: &str) -> Vec<&DownloadRecord> {

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-/// Scopes an app may hold (tiktok-api.md §3.1); the sandbox app is approved for all of them.
+/// Scopes an app may hold (tiktok-api.md §3.1); the sandbox app is approved for all of them
+/// unless `approved_scopes` says otherwise.
 pub const KNOWN_SCOPES: &[&str] = &[
     "user.info.basic",
     "user.info.profile",
@@ -18,6 +19,54 @@ pub const KNOWN_SCOPES: &[&str] = &[
     "video.list",
 ];
 
+/// Added with Login Kit and not toggleable by the user (tiktok-api.md §3.1).
+pub const BASIC_SCOPE: &str = "user.info.basic";
+
+/// Login Kit's platform, chosen per app in the developer portal (tiktok-api.md §3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Platform {
+    /// Redirects `http` or `https` on `localhost`/`127.0.0.1` with a port (or `*`).
+    Desktop,
+    /// Redirects `https` only, matched exactly.
+    Web,
+}
+
+/// How the `{data, error}` envelope is written: TikTok's variants seen in its docs and in the
+/// wild (tiktok-api.md §2.1, §12.24), so clients can be tested against each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Envelope {
+    /// `log_id` (the JSON examples) or `logid` (the reference tables).
+    pub log_id_field: String,
+    /// `data` of an error answer: `empty` (`{}`), `absent`, or `null`.
+    pub error_data: ErrorData,
+    /// Optional fields without a value are sent as `null` instead of being left out.
+    pub explicit_nulls: bool,
+    /// Answers carry fields no client knows (`sandbox_extra`), at the top and in `data`.
+    pub extra_fields: bool,
+}
+
+impl Default for Envelope {
+    fn default() -> Self {
+        Self {
+            log_id_field: "log_id".into(),
+            error_data: ErrorData::Empty,
+            explicit_nulls: false,
+            extra_fields: false,
+        }
+    }
+}
+
+/// `data` of an error envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorData {
+    Empty,
+    Absent,
+    Null,
+}
+
 /// Everything the emulator can be told. `Default` is TikTok as documented, with the sandbox
 /// app (`sbawtokdropsandbox` / `sandbox-secret`) and one auto-approved account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,10 +75,22 @@ pub struct SandboxConfig {
     pub client_key: String,
     /// The app secret the token endpoint expects. Never shown by `/_sandbox/calls`.
     pub client_secret: String,
-    /// Registered redirect URIs (exact match). Loopback URIs are also accepted when
-    /// `allow_loopback_redirects` is set, as for a desktop app with a wildcard port.
+    /// The app's Login Kit platform; decides which redirect URIs can be registered.
+    pub platform: Platform,
+    /// Registered redirect URIs: matched exactly, except a Desktop URI's `*` port, which
+    /// matches any port. `Sandbox::start` refuses URIs the platform cannot register.
     pub redirect_uris: Vec<String>,
-    pub allow_loopback_redirects: bool,
+    /// Scopes the app is approved for; asking for another one fails the authorization
+    /// (`invalid_scope`).
+    pub approved_scopes: Vec<String>,
+    /// The app passed TikTok's Content Posting audit. Unaudited (the default, as for every new
+    /// app): direct posts only `SELF_ONLY`, only to private accounts, at most
+    /// `unaudited_user_cap` creators per 24 h.
+    pub audited: bool,
+    /// Creators an unaudited app may post for in 24 h (`reached_active_user_cap` beyond).
+    pub unaudited_user_cap: u32,
+    /// Authorize requests must carry a PKCE challenge.
+    pub require_pkce: bool,
     /// Accept an RFC 7636 base64url challenge as well as TikTok's hex one.
     pub accept_base64url_challenge: bool,
     /// Answer `/v2/auth/authorize/` with `error=access_denied` (the user clicked "cancel").
@@ -58,8 +119,6 @@ pub struct SandboxConfig {
     pub daily_post_cap: u32,
     /// Inbox drafts pending per account per 24 h (`spam_risk_too_many_pending_share` beyond).
     pub pending_share_cap: u32,
-    /// Unaudited client: only `SELF_ONLY`, and only on private accounts.
-    pub unaudited: bool,
     /// URL prefixes verified for PULL_FROM_URL (`https://host/path/`, exact prefix match).
     pub verified_url_prefixes: Vec<String>,
     /// Accept media URLs whose host is an IP address (TikTok wants a domain; the sandbox
@@ -69,10 +128,26 @@ pub struct SandboxConfig {
     pub extra_ca_pem: Option<String>,
     /// Same, from a file.
     pub extra_ca_file: Option<PathBuf>,
-    /// Give up a pull after this long (TikTok: 1 h).
+    /// A download fails (`video_pull_failed`) when it has not finished this long after the
+    /// init (TikTok: 1 h).
     pub pull_timeout_ms: u64,
-    /// Wait this long after an init before fetching the media (TikTok queues downloads).
+    /// Wait this long after an init before fetching the media (TikTok queues downloads; a
+    /// pull may start long after the client stopped waiting for it).
     pub pull_delay_ms: u64,
+    /// Read pulled media at most this fast (bytes per second; `None`: as fast as served), so
+    /// a pull keeps going while the client does other things.
+    pub pull_bytes_per_sec: Option<u64>,
+    /// `cancel` is refused (`publish_not_cancellable`) once this share of the media (percent)
+    /// has been downloaded: TikTok cancels only "while downloading, not near completion".
+    pub cancel_refused_after_percent: u8,
+    /// `status/fetch` and `cancel` answer `invalid_publish_id` for publish ids older than
+    /// this (TikTok does not document how long they stay queryable); `None`: never.
+    pub publish_id_ttl_secs: Option<u64>,
+    /// The status strings reported instead of the documented ones (e.g.
+    /// `PROCESSING_DOWNLOAD: PROCESSING`, an undocumented string seen in the wild).
+    pub status_names: BTreeMap<String, String>,
+    /// How envelopes are written.
+    pub envelope: Envelope,
     /// Tests: while true, no download starts (they wait, as if TikTok's queue were long).
     pub hold_pulls: bool,
     /// Time between the media being complete and the post's terminal status.
@@ -100,8 +175,15 @@ impl Default for SandboxConfig {
         Self {
             client_key: "sbawtokdropsandbox".into(),
             client_secret: "sandbox-secret".into(),
-            redirect_uris: Vec::new(),
-            allow_loopback_redirects: true,
+            platform: Platform::Desktop,
+            redirect_uris: vec![
+                "http://127.0.0.1:*/callback/".into(),
+                "http://localhost:*/callback/".into(),
+            ],
+            approved_scopes: KNOWN_SCOPES.iter().map(|s| s.to_string()).collect(),
+            audited: false,
+            unaudited_user_cap: 5,
+            require_pkce: true,
             accept_base64url_challenge: false,
             deny_authorization: false,
             authorize_as: None,
@@ -116,13 +198,17 @@ impl Default for SandboxConfig {
             rate_limits: RateLimits::default(),
             daily_post_cap: 15,
             pending_share_cap: 5,
-            unaudited: false,
             verified_url_prefixes: Vec::new(),
             allow_ip_hosts: true,
             extra_ca_pem: None,
             extra_ca_file: None,
             pull_timeout_ms: 3_600_000,
             pull_delay_ms: 0,
+            pull_bytes_per_sec: None,
+            cancel_refused_after_percent: 90,
+            publish_id_ttl_secs: None,
+            status_names: BTreeMap::new(),
+            envelope: Envelope::default(),
             hold_pulls: false,
             processing_delay_ms: 200,
             moderation_delay_ms: 1000,
@@ -149,6 +235,26 @@ impl SandboxConfig {
         self.accounts.iter().find(|a| a.open_id == open_id)
     }
 
+    /// What TikTok's developer portal would refuse in this setup: redirect URIs the platform
+    /// cannot register (tiktok-api.md §3.2), unknown scopes.
+    pub fn check(&self) -> Result<(), String> {
+        if self.redirect_uris.len() > 10 {
+            return Err("at most 10 redirect URIs can be registered".into());
+        }
+        for uri in &self.redirect_uris {
+            registrable(self.platform, uri)
+                .map_err(|why| format!("redirect URI {uri:?}: {why}"))?;
+        }
+        if let Some(s) = self
+            .approved_scopes
+            .iter()
+            .find(|s| !KNOWN_SCOPES.contains(&s.as_str()))
+        {
+            return Err(format!("unknown scope {s:?} in approved_scopes"));
+        }
+        Ok(())
+    }
+
     /// The config as JSON with the client secret and CA PEM left out (for introspection).
     pub fn redacted(&self) -> serde_json::Value {
         let mut value = serde_json::to_value(self).unwrap_or_default();
@@ -160,6 +266,68 @@ impl SandboxConfig {
         }
         value
     }
+}
+
+/// Whether `uri` can be registered for `platform` (tiktok-api.md §3.2): under 512 characters,
+/// absolute, no query or fragment; Web: `https` only; Desktop: `http` or `https` on
+/// `localhost` or `127.0.0.1` with a port, `*` allowed as the port.
+pub fn registrable(platform: Platform, uri: &str) -> Result<(), &'static str> {
+    if uri.len() >= 512 {
+        return Err("must be shorter than 512 characters");
+    }
+    if uri.contains('?') || uri.contains('#') {
+        return Err("must be static: no query parameters, no fragment");
+    }
+    let (scheme, rest) = uri.split_once("://").ok_or("must be an absolute URI")?;
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.is_empty() {
+        return Err("must name a host");
+    }
+    match platform {
+        Platform::Web => {
+            if scheme != "https" {
+                return Err("a Web app can only register https redirect URIs");
+            }
+            if authority.ends_with(":*") {
+                return Err("a Web app cannot register a wildcard port");
+            }
+            Ok(())
+        }
+        Platform::Desktop => {
+            if scheme != "http" && scheme != "https" {
+                return Err("a Desktop app registers http or https redirect URIs");
+            }
+            let (host, port) = authority
+                .rsplit_once(':')
+                .ok_or("a Desktop redirect URI needs a port (or * for any port)")?;
+            if host != "localhost" && host != "127.0.0.1" {
+                return Err("a Desktop redirect URI's host must be localhost or 127.0.0.1");
+            }
+            if port != "*" && port.parse::<u16>().is_err() {
+                return Err("a Desktop redirect URI needs a port (or * for any port)");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Whether the `redirect_uri` of an authorize request matches the registered `pattern`:
+/// exactly, or with a Desktop pattern's `*` port standing for any port.
+pub fn redirect_matches(platform: Platform, pattern: &str, uri: &str) -> bool {
+    if pattern == uri {
+        return true;
+    }
+    if platform != Platform::Desktop {
+        return false;
+    }
+    let Some((head, tail)) = pattern.split_once(":*") else {
+        return false;
+    };
+    let Some(rest) = uri.strip_prefix(head).and_then(|r| r.strip_prefix(':')) else {
+        return false;
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    digits > 0 && rest[..digits].parse::<u16>().is_ok() && &rest[digits..] == tail
 }
 
 /// Per-token requests per window (tiktok-api.md §8).
@@ -204,8 +372,9 @@ pub struct AccountConfig {
     pub duet_disabled: bool,
     pub stitch_disabled: bool,
     pub max_video_post_duration_sec: u32,
-    /// Scopes this user grants when asked (a user may deselect some); `None`: all asked.
-    pub grants: Option<Vec<String>>,
+    /// Scopes this user untoggles on the authorize page: granted is what the app asked for,
+    /// less these (`user.info.basic` cannot be untoggled).
+    pub deselect: Vec<String>,
     pub banned_from_posting: bool,
 }
 
@@ -223,7 +392,7 @@ impl Default for AccountConfig {
             duet_disabled: false,
             stitch_disabled: false,
             max_video_post_duration_sec: 600,
-            grants: None,
+            deselect: Vec::new(),
             banned_from_posting: false,
         }
     }
@@ -296,9 +465,14 @@ pub struct Fault {
     pub endpoint: SandboxEndpoint,
     #[serde(default = "Fault::default_status")]
     pub http_status: u16,
-    /// `error.code` (or OAuth `error`); `None` with a 5xx sends a non-JSON gateway page.
+    /// `error.code` (or OAuth `error`); `None` sends a gateway's HTML page instead of JSON.
     #[serde(default)]
     pub code: Option<String>,
+    /// A raw answer body instead of the envelope (with `content_type`, default JSON).
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub content_type: Option<String>,
     #[serde(default)]
     pub message: Option<String>,
     #[serde(default = "Fault::default_times")]
@@ -306,7 +480,8 @@ pub struct Fault {
     /// Close the connection after reading the request instead of answering (a lost answer).
     #[serde(default)]
     pub drop_connection: bool,
-    /// With `drop_connection`: process the request first (the post exists, the answer is lost).
+    /// Process the request first, then answer with the fault (or drop the connection): the
+    /// post exists or the chunk is stored, but the client hears an error or nothing.
     #[serde(default)]
     pub take_effect: bool,
 }
@@ -326,6 +501,8 @@ impl Fault {
             endpoint,
             http_status,
             code: Some(code.to_string()),
+            body: None,
+            content_type: None,
             message: None,
             times,
             drop_connection: false,
@@ -355,6 +532,8 @@ pub struct Control {
     pub revoke_refresh_tokens: bool,
     /// Forget daily post and pending-share counts and rate windows.
     pub reset_counters: bool,
+    /// Every publish id issued so far stops being known (`invalid_publish_id`).
+    pub expire_publish_ids: bool,
 }
 
 /// RFC 7386 JSON merge patch: objects merge recursively, `null` deletes, the rest replaces.

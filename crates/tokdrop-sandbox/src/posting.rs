@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use jiff::Timestamp;
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::time::Instant;
 
@@ -21,8 +21,6 @@ use super::records::{InitRecord, PostRecord};
 use super::reply::{self, Caller, Reply, bearer};
 use super::state::{Media, Post, Shared, State as Memory, random_digits, random_token};
 use super::validate::{self, Accepted, Rejection, Source};
-use crate::tiktok::secret::Secret;
-use crate::tiktok::wire::{CreatorInfo, InitResponse};
 
 pub(super) async fn creator_info(
     State(shared): State<Arc<Shared>>,
@@ -66,17 +64,16 @@ pub(super) async fn creator_info(
                 );
             }
             let private = account.private_account;
-            let info = CreatorInfo {
-                creator_avatar_url: account.avatar_url.clone(),
-                creator_username: account.username.clone(),
-                creator_nickname: account.nickname.clone(),
-                privacy_level_options: account.privacy_options(),
-                comment_disabled: account.comment_disabled,
-                duet_disabled: account.duet_disabled || private,
-                stitch_disabled: account.stitch_disabled || private,
-                max_video_post_duration_sec: account.max_video_post_duration_sec,
-            };
-            Reply::ok(serde_json::to_value(info).unwrap_or_default())
+            Reply::ok(json!({
+                "creator_avatar_url": account.avatar_url,
+                "creator_username": account.username,
+                "creator_nickname": account.nickname,
+                "privacy_level_options": account.privacy_options(),
+                "comment_disabled": account.comment_disabled,
+                "duet_disabled": account.duet_disabled || private,
+                "stitch_disabled": account.stitch_disabled || private,
+                "max_video_post_duration_sec": account.max_video_post_duration_sec,
+            }))
         },
     )
     .await
@@ -121,12 +118,18 @@ async fn init(
         };
         let outcome = accept(&shared, endpoint, &caller, &body);
         let (code, publish_id, dropped, reply) = match outcome {
-            Ok((accepted, response)) => (
-                "ok".to_string(),
-                Some(response.publish_id.clone()),
-                accepted.dropped_fields,
-                Reply::ok(serde_json::to_value(response).unwrap_or_default()),
-            ),
+            Ok((accepted, publish_id, upload_url)) => {
+                let mut data = json!({ "publish_id": publish_id });
+                if let Some(url) = upload_url {
+                    data["upload_url"] = Value::String(url);
+                }
+                (
+                    "ok".to_string(),
+                    Some(publish_id),
+                    accepted.dropped_fields,
+                    Reply::ok(data),
+                )
+            }
             Err(r) => (
                 r.code.clone(),
                 None,
@@ -158,7 +161,7 @@ fn accept(
     endpoint: SandboxEndpoint,
     caller: &Caller,
     body: &Value,
-) -> Result<(Accepted, InitResponse), Rejection> {
+) -> Result<(Accepted, String, Option<String>), Rejection> {
     let mut config = shared.config();
     let account = config
         .account(&caller.open_id)
@@ -202,6 +205,7 @@ fn accept(
             uploaded_bytes: 0,
             downloaded_bytes: 0,
             upload_sha256: None,
+            media_sha256: Vec::new(),
             created_at: now,
             history: vec![(status.into(), now)],
         },
@@ -210,6 +214,7 @@ fn accept(
         cancel: shared.shutdown.child_token(),
         forced_fail,
         forced_pull_failure,
+        forgotten: false,
     };
     state.posts.push(post);
     drop(state);
@@ -218,13 +223,7 @@ fn accept(
         processing::spawn(shared.clone(), publish_id.clone());
     }
     tracing::info!(endpoint = endpoint.name(), %publish_id, "sandbox accepted an init");
-    Ok((
-        accepted,
-        InitResponse {
-            publish_id,
-            upload_url,
-        },
-    ))
+    Ok((accepted, publish_id, upload_url))
 }
 
 /// The 24 h caps (tiktok-api.md §8): direct posts per creator, pending inbox drafts.
@@ -242,6 +241,26 @@ fn check_caps(
         ));
     }
     let open_id = &account.open_id;
+    if direct && !config.audited {
+        // An unaudited app may post for a few creators a day (tiktok-api.md §8).
+        let mut posters: Vec<&str> = state
+            .posts
+            .iter()
+            .filter(|p| p.record.direct && state.counts(p))
+            .map(|p| p.record.open_id.as_str())
+            .collect();
+        posters.sort_unstable();
+        posters.dedup();
+        if !posters.contains(&open_id.as_str())
+            && posters.len() >= config.unaudited_user_cap as usize
+        {
+            return Err(rejection(
+                "reached_active_user_cap",
+                403,
+                "The app's daily quota of posting creators is reached.",
+            ));
+        }
+    }
     if direct {
         if state.recent_posts(open_id, |p| p.record.direct) >= config.daily_post_cap as usize {
             return Err(rejection(
@@ -290,7 +309,7 @@ fn new_media(shared: &Shared, source: &Source, upload_secs: u64) -> (Media, Opti
             let media = Media::Upload {
                 plan: *plan,
                 upload_id,
-                upload_token: Secret::new(upload_token),
+                upload_token,
                 expires: Instant::now() + Duration::from_secs(upload_secs),
                 hasher: Sha256::default(),
             };

@@ -79,7 +79,7 @@ async fn chunk(
         let mut state = shared.state();
         let post = state.posts.iter_mut().find(|p| {
             matches!(&p.media, Media::Upload { upload_id: id, upload_token, .. }
-                if id == upload_id && upload_token.expose() == token)
+                if id == upload_id && upload_token == token)
         });
         let Some(post) = post else {
             return (
@@ -128,10 +128,7 @@ async fn chunk(
                 0,
             );
         }
-        let expected = plan
-            .chunks()
-            .find(|c| c.first_byte == uploaded)
-            .map(|c| (c.first_byte, c.last_byte));
+        let expected = plan.range_starting_at(uploaded);
         if post.record.status != "PROCESSING_UPLOAD" || expected != Some((first, last)) {
             let progress = progress_header(uploaded, plan.video_size);
             return (
@@ -191,7 +188,9 @@ async fn chunk(
         post.record.uploaded_bytes = last + 1;
         let complete = last + 1 == total;
         if complete {
-            post.record.upload_sha256 = Some(hex::encode(hasher.clone().finalize()));
+            let sha = hex::encode(hasher.clone().finalize());
+            post.record.upload_sha256 = Some(sha.clone());
+            post.record.media_sha256 = vec![sha];
         }
         if let Media::Upload { hasher: stored, .. } = &mut post.media {
             *stored = hasher;

@@ -11,14 +11,15 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use base64_like::base64url_sha256;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::config::{KNOWN_SCOPES, SandboxConfig, SandboxEndpoint};
+use super::config::{AccountConfig, BASIC_SCOPE, SandboxConfig, SandboxEndpoint, redirect_matches};
+use super::paths::split_list;
+use super::pkce;
+use super::records::RevokeRecord;
 use super::reply::{self, Reply, bearer};
 use super::state::{CodeGrant, Shared, TokenGrant, fingerprint, random_token};
-use crate::tiktok::pkce;
 
 type Params = HashMap<String, String>;
 
@@ -32,21 +33,22 @@ pub(super) async fn authorize(
     .await
 }
 
-/// Whether `uri` may be used: registered exactly, or any loopback desktop URI when allowed.
+/// Whether `uri` matches one of the app's registered redirect URIs (tiktok-api.md §3.2).
 pub(super) fn redirect_allowed(config: &SandboxConfig, uri: &str) -> bool {
-    if config.redirect_uris.iter().any(|r| r == uri) {
-        return true;
-    }
-    let Ok(url) = url::Url::parse(uri) else {
-        return false;
-    };
-    config.allow_loopback_redirects
-        && matches!(url.scheme(), "http" | "https")
-        && matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
-        && url.port().is_some()
-        && url.query().is_none()
-        && url.fragment().is_none()
-        && uri.len() < 512
+    config
+        .redirect_uris
+        .iter()
+        .any(|r| redirect_matches(config.platform, r, uri))
+}
+
+/// What the user grants at the authorize page: what the app asked for, less what the user
+/// untoggled (never `user.info.basic`).
+pub(super) fn granted(account: &AccountConfig, requested: &[String]) -> Vec<String> {
+    requested
+        .iter()
+        .filter(|s| s.as_str() == BASIC_SCOPE || !account.deselect.contains(s))
+        .cloned()
+        .collect()
 }
 
 fn authorize_reply(shared: &Shared, params: &Params) -> Reply {
@@ -85,11 +87,11 @@ fn authorize_reply(shared: &Shared, params: &Params) -> Reply {
             "response_type must be \"code\"",
         );
     }
-    let requested: Vec<String> = crate::tiktok::wire::split_scopes(get("scope"));
+    let requested: Vec<String> = split_list(get("scope"));
     if requested.is_empty()
         || requested
             .iter()
-            .any(|s| !KNOWN_SCOPES.contains(&s.as_str()))
+            .any(|s| !config.approved_scopes.contains(s))
     {
         return fail(
             "invalid_scope",
@@ -99,7 +101,9 @@ fn authorize_reply(shared: &Shared, params: &Params) -> Reply {
     let challenge = get("code_challenge");
     let hex_ok = challenge.len() == 64 && challenge.bytes().all(|b| b.is_ascii_hexdigit());
     let b64_ok = config.accept_base64url_challenge && challenge.len() == 43;
-    if !(hex_ok || b64_ok) || get("code_challenge_method") != "S256" {
+    let pkce_ok = (hex_ok || b64_ok) && get("code_challenge_method") == "S256";
+    let no_pkce = challenge.is_empty() && !config.require_pkce;
+    if !(pkce_ok || no_pkce) {
         return fail(
             "invalid_request",
             "Please correct the following: code_challenge",
@@ -111,11 +115,7 @@ fn authorize_reply(shared: &Shared, params: &Params) -> Reply {
     let Some(account) = config.authorizing_account() else {
         return fail("access_denied", "non_sandbox_target");
     };
-    let granted: Vec<String> = requested
-        .iter()
-        .filter(|s| account.grants.as_ref().is_none_or(|g| g.contains(s)))
-        .cloned()
-        .collect();
+    let granted = granted(account, &requested);
     // TikTok's codes hold characters that must be URL-decoded (tiktok-api.md §3.3).
     let code = random_token("sbx*", 40) + "!4";
     shared.state().codes.insert(
@@ -123,7 +123,7 @@ fn authorize_reply(shared: &Shared, params: &Params) -> Reply {
         CodeGrant {
             open_id: account.open_id.clone(),
             redirect_uri: redirect_uri.to_string(),
-            challenge: challenge.to_ascii_lowercase(),
+            challenge: challenge.to_string(),
             scopes: granted.clone(),
             expires: Instant::now() + Duration::from_secs(config.code_secs),
         },
@@ -191,10 +191,18 @@ fn exchange(shared: &Shared, config: &SandboxConfig, form: &Params) -> Reply {
         );
     }
     let verifier = get("code_verifier");
-    let matches = pkce::challenge(verifier) == code.challenge
+    if code.challenge.is_empty() {
+        // No challenge at authorize time (allowed only with `require_pkce: false`).
+        state.codes.remove(get("code"));
+        state.seq += 1;
+        let grant_id = state.seq;
+        drop(state);
+        return Reply::oauth_ok(issue(shared, config, &code.open_id, &code.scopes, grant_id));
+    }
+    let matches = pkce::hex_challenge(verifier) == code.challenge.to_ascii_lowercase()
         || (config.accept_base64url_challenge
-            && base64url_sha256(verifier) == code.challenge.to_ascii_lowercase());
-    if !pkce::is_valid_verifier(verifier) || !matches {
+            && pkce::base64url_challenge(verifier) == code.challenge);
+    if !pkce::valid_verifier(verifier) || !matches {
         return Reply::oauth_error(
             status,
             "invalid_request",
@@ -295,10 +303,41 @@ pub(super) async fn revoke(
                 "Client key or secret is invalid.",
             );
         }
+        let presented = get("token");
         let mut state = shared.state();
-        if let Some(grant) = state.access.get(get("token")).cloned() {
-            state.access.retain(|_, g| g.grant_id != grant.grant_id);
-            state.refresh.retain(|_, g| g.grant_id != grant.grant_id);
+        let grant = state
+            .access
+            .get(presented)
+            .filter(|g| g.expires > Instant::now())
+            .cloned();
+        let seq = state.next_seq();
+        state.records.revokes.push(RevokeRecord {
+            seq,
+            at: jiff::Timestamp::now(),
+            token_fingerprint: fingerprint(presented),
+            open_id: grant.as_ref().map(|g| g.open_id.clone()),
+            revoked: grant.is_some(),
+        });
+        let Some(grant) = grant else {
+            // An expired or unknown access token cannot revoke anything: the grant stays.
+            return Reply::oauth_error(
+                config.oauth_error_status,
+                "invalid_request",
+                "The access token is invalid or expired.",
+            );
+        };
+        state.access.retain(|_, g| g.grant_id != grant.grant_id);
+        state.refresh.retain(|_, g| g.grant_id != grant.grant_id);
+        let unfinished: Vec<String> = state
+            .posts
+            .iter()
+            .filter(|p| p.record.open_id == grant.open_id && !p.record.is_terminal())
+            .map(|p| p.record.publish_id.clone())
+            .collect();
+        drop(state);
+        // The user's access is gone: what was still processing fails (tiktok-api.md §7.2).
+        for publish_id in unfinished {
+            shared.set_status(&publish_id, "FAILED", Some("auth_removed"));
         }
         Reply::oauth_ok(json!({}))
     })
@@ -331,9 +370,7 @@ pub(super) async fn user_info(
                 Ok(caller) => caller,
                 Err(reply) => return reply,
             };
-            let fields = crate::tiktok::wire::split_scopes(
-                params.get("fields").map(String::as_str).unwrap_or(""),
-            );
+            let fields = split_list(params.get("fields").map(String::as_str).unwrap_or(""));
             let missing = fields
                 .iter()
                 .filter_map(|f| field_scope(f))
@@ -367,68 +404,85 @@ pub(super) async fn user_info(
     .await
 }
 
-/// The RFC 7636 base64url challenge, for the optional `accept_base64url_challenge` knob.
-mod base64_like {
-    use sha2::{Digest, Sha256};
-
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-    /// Lowercased, because the stored challenge is compared case-insensitively.
-    pub fn base64url_sha256(verifier: &str) -> String {
-        let digest = Sha256::digest(verifier.as_bytes());
-        let mut out = String::new();
-        for chunk in digest.chunks(3) {
-            let n = chunk.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b))
-                << (8 * (3 - chunk.len()));
-            for i in 0..=chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            }
-        }
-        out.to_ascii_lowercase()
-    }
-
-    #[cfg(test)]
-    mod tests {
-        /// RFC 7636 appendix B's challenge.
-        #[test]
-        fn rfc_7636_vector() {
-            assert_eq!(
-                super::base64url_sha256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_ascii_lowercase()
-            );
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Loopback desktop URIs with a port and no query pass; others need registration.
+    use crate::config::{Platform, registrable};
+
+    /// Desktop: the registered `*` port matches any port, nothing else is loosened; Web:
+    /// exact match only.
     #[test]
     fn redirect_rules() {
         let mut config = SandboxConfig::default();
         let cases = [
             ("http://127.0.0.1:3455/callback/", true),
-            ("http://localhost:3455/callback/", true),
-            ("https://127.0.0.1:3455/callback/", true),
+            ("http://localhost:1/callback/", true),
+            ("https://127.0.0.1:3455/callback/", false),
             ("http://127.0.0.1/callback/", false),
+            ("http://127.0.0.1:3455/callback", false),
             ("http://127.0.0.1:3455/callback/?x=1", false),
+            ("http://127.0.0.1:99999/callback/", false),
+            ("http://127.0.0.1:34a/callback/", false),
             ("http://example.com:3455/callback/", false),
-            ("https://app.example.com/cb", false),
             ("not a url", false),
         ];
         for (uri, ok) in cases {
             assert_eq!(redirect_allowed(&config, uri), ok, "{uri}");
         }
-        config
-            .redirect_uris
-            .push("https://app.example.com/cb".into());
-        config.allow_loopback_redirects = false;
-        assert!(redirect_allowed(&config, "https://app.example.com/cb"));
+        config.platform = Platform::Web;
+        config.redirect_uris = vec!["https://media.example.com/oauth/callback/".into()];
+        assert!(config.check().is_ok());
+        assert!(redirect_allowed(
+            &config,
+            "https://media.example.com/oauth/callback/"
+        ));
         assert!(!redirect_allowed(
             &config,
-            "http://127.0.0.1:3455/callback/"
+            "https://media.example.com/oauth/callback"
         ));
+        assert!(!redirect_allowed(
+            &config,
+            "https://MEDIA.example.com/oauth/callback/"
+        ));
+    }
+
+    /// What each platform's portal lets an owner register (tiktok-api.md §3.2).
+    #[test]
+    fn registration_rules() {
+        use Platform::*;
+        let cases = [
+            (Desktop, "http://127.0.0.1:3455/callback/", true),
+            (Desktop, "https://localhost:*/callback/", true),
+            (Desktop, "http://127.0.0.1/callback/", false),
+            (Desktop, "http://media.example.com:3455/callback/", false),
+            (Desktop, "http://127.0.0.1:3455/callback/?a=b", false),
+            (Web, "https://media.example.com/oauth/callback/", true),
+            (Web, "http://media.example.com/oauth/callback/", false),
+            (Web, "http://127.0.0.1:3455/callback/", false),
+            (Web, "https://media.example.com:*/cb/", false),
+            (Web, "https://media.example.com/cb#x", false),
+        ];
+        for (platform, uri, ok) in cases {
+            assert_eq!(registrable(platform, uri).is_ok(), ok, "{platform:?} {uri}");
+        }
+        let long = format!("https://a.example.com/{}", "x".repeat(500));
+        assert!(registrable(Web, &long).is_err());
+    }
+
+    /// The user's untoggled scopes are not granted, except the basic one.
+    #[test]
+    fn deselected_scopes_are_not_granted() {
+        let account = AccountConfig {
+            deselect: vec!["video.publish".into(), "user.info.basic".into()],
+            ..AccountConfig::default()
+        };
+        let asked: Vec<String> = ["user.info.basic", "video.publish", "video.upload"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            granted(&account, &asked),
+            ["user.info.basic", "video.upload"]
+        );
     }
 }

@@ -5,8 +5,8 @@
 
 use serde_json::Value;
 
+use super::chunks::UploadPlan;
 use super::config::{AccountConfig, SandboxConfig, SandboxEndpoint};
-use crate::tiktok::chunks::ChunkPlan;
 
 /// An init TikTok accepts.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,7 +23,7 @@ pub(super) struct Accepted {
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Source {
     Pull(Vec<String>),
-    Upload(ChunkPlan),
+    Upload(UploadPlan),
 }
 
 /// An init TikTok refuses: error code, message, documented HTTP status.
@@ -103,7 +103,7 @@ impl Checker<'_> {
                 "privacy_level is missing or not one of the creator's privacy_level_options",
             ));
         };
-        if self.config.unaudited && (level != "SELF_ONLY" || !self.account.private_account) {
+        if !self.config.audited && (level != "SELF_ONLY" || !self.account.private_account) {
             return Err(reject(
                 "unaudited_client_can_only_post_to_private_accounts",
                 403,
@@ -147,18 +147,13 @@ impl Checker<'_> {
                 Ok(Source::Pull(vec![url]))
             }
             Some("FILE_UPLOAD") => {
-                let plan = ChunkPlan {
+                let plan = UploadPlan {
                     video_size: self.u64(source_info, "video_size")?,
                     chunk_size: self.u64(source_info, "chunk_size")?,
                     total_chunk_count: self.u64(source_info, "total_chunk_count")?,
                 };
-                let scale = self.config.chunk_rule_scale.max(1);
-                let scaled = ChunkPlan {
-                    video_size: plan.video_size.saturating_mul(scale),
-                    chunk_size: plan.chunk_size.saturating_mul(scale),
-                    total_chunk_count: plan.total_chunk_count,
-                };
-                scaled.check().map_err(|m| self.invalid(m))?;
+                plan.check(self.config.chunk_rule_scale)
+                    .map_err(|m| self.invalid(m))?;
                 Ok(Source::Upload(plan))
             }
             _ => Err(self.invalid("source must be PULL_FROM_URL or FILE_UPLOAD")),

@@ -11,10 +11,9 @@ use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::config::{Fault, SandboxEndpoint};
+use super::config::{ErrorData, Fault, SandboxEndpoint};
 use super::records::CallRecord;
 use super::state::{Shared, fingerprint, log_id};
-use crate::tiktok::wire::ErrorBody;
 
 /// An answer before it becomes a `Response`, so it can be recorded first.
 #[derive(Debug)]
@@ -34,8 +33,17 @@ pub(super) struct Reply {
 pub(super) enum ReplyBody {
     Json(Box<Value>),
     Text(String),
+    /// A body with its own content type (injected raw answers, gateway pages).
+    Raw {
+        content_type: String,
+        body: String,
+    },
     Empty,
 }
+
+/// What a gateway in front of TikTok's API answers when the service behind it fails: HTML,
+/// not the JSON envelope (tiktok-api.md §2.1: never trust a body to be JSON).
+const GATEWAY_PAGE: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
 
 impl Reply {
     fn new(status: u16, code: &str, body: ReplyBody) -> Self {
@@ -51,12 +59,7 @@ impl Reply {
 
     /// Success envelope around `data`.
     pub fn ok(data: Value) -> Self {
-        let error = ErrorBody {
-            code: "ok".into(),
-            message: String::new(),
-            log_id: Some(log_id()),
-            logid: None,
-        };
+        let error = json!({"code": "ok", "message": "", "log_id": log_id()});
         Self::new(
             200,
             "ok",
@@ -66,12 +69,7 @@ impl Reply {
 
     /// Error envelope with `data: {}`.
     pub fn api_error(status: u16, code: &str, message: &str) -> Self {
-        let error = ErrorBody {
-            code: code.into(),
-            message: message.into(),
-            log_id: Some(log_id()),
-            logid: None,
-        };
+        let error = json!({"code": code, "message": message, "log_id": log_id()});
         Self::new(
             status,
             code,
@@ -120,8 +118,30 @@ impl Reply {
             .message
             .as_deref()
             .unwrap_or("injected by the sandbox");
+        if let Some(body) = &fault.body {
+            let content_type = fault
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "application/json; charset=utf-8".into());
+            let code = fault.code.as_deref().unwrap_or("raw");
+            return Self::new(
+                status,
+                code,
+                ReplyBody::Raw {
+                    content_type,
+                    body: body.clone(),
+                },
+            );
+        }
         match (&fault.code, endpoint) {
-            (None, _) => Self::text(status, "http_error", "upstream gateway error"),
+            (None, _) => Self::new(
+                status,
+                "http_error",
+                ReplyBody::Raw {
+                    content_type: "text/html".into(),
+                    body: GATEWAY_PAGE.into(),
+                },
+            ),
             (Some(code), SandboxEndpoint::Token | SandboxEndpoint::Revoke) => {
                 Self::oauth_error(status, code, message)
             }
@@ -155,6 +175,13 @@ impl Reply {
                 text,
             )
                 .into_response(),
+            ReplyBody::Raw { content_type, body } => {
+                let mut response = (status, body).into_response();
+                if let Ok(value) = HeaderValue::from_str(&content_type) {
+                    response.headers_mut().insert(header::CONTENT_TYPE, value);
+                }
+                response
+            }
             ReplyBody::Empty => status.into_response(),
         };
         for (name, value) in self.headers {
@@ -163,6 +190,46 @@ impl Reply {
             }
         }
         response
+    }
+}
+
+/// Applies the configured envelope variants to a `{data, error}` answer.
+fn shape_envelope(shared: &Shared, reply: &mut Reply) {
+    let ReplyBody::Json(body) = &mut reply.body else {
+        return;
+    };
+    let Some(map) = body.as_object_mut() else {
+        return;
+    };
+    if !map.get("error").is_some_and(Value::is_object) {
+        return;
+    }
+    let envelope = shared.config().envelope.clone();
+    if envelope.log_id_field != "log_id"
+        && let Some(Value::Object(error)) = map.get_mut("error")
+        && let Some(id) = error.remove("log_id")
+    {
+        error.insert(envelope.log_id_field.clone(), id);
+    }
+    if reply.code != "ok" {
+        match envelope.error_data {
+            ErrorData::Empty => {}
+            ErrorData::Absent => {
+                map.remove("data");
+            }
+            ErrorData::Null => {
+                map.insert("data".into(), Value::Null);
+            }
+        }
+    }
+    if envelope.extra_fields {
+        map.insert(
+            "sandbox_extra".into(),
+            json!({"note": "a field no client knows"}),
+        );
+        if let Some(Value::Object(data)) = map.get_mut("data") {
+            data.insert("sandbox_extra".into(), json!(["unknown", 1]));
+        }
     }
 }
 
@@ -183,20 +250,25 @@ pub(super) async fn run(
     token: Option<&str>,
     real: impl Future<Output = Reply>,
 ) -> Response {
-    let reply = match shared.take_fault(endpoint) {
-        Some(fault) if fault.drop_connection && fault.take_effect => {
-            let mut reply = real.await;
-            reply.drop = true;
-            reply
+    let mut reply = match shared.take_fault(endpoint) {
+        Some(fault) => {
+            if fault.take_effect {
+                // TikTok did the work; only the answer goes wrong.
+                let _ = real.await;
+            }
+            if fault.drop_connection {
+                let mut reply = Reply::empty(0, "dropped");
+                reply.drop = true;
+                reply
+            } else {
+                Reply::from_fault(&fault, endpoint)
+            }
         }
-        Some(fault) if fault.drop_connection => {
-            let mut reply = Reply::empty(0, "dropped");
-            reply.drop = true;
-            reply
-        }
-        Some(fault) => Reply::from_fault(&fault, endpoint),
         None => real.await,
     };
+    if !matches!(endpoint, SandboxEndpoint::Token | SandboxEndpoint::Revoke) {
+        shape_envelope(shared, &mut reply);
+    }
     shared.record_call(CallRecord {
         seq: 0,
         endpoint,

@@ -12,11 +12,10 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::chunks::UploadPlan;
 use super::config::{Fault, SandboxConfig, SandboxEndpoint};
+use super::pkce::{random_string, random_u64};
 use super::records::{CallRecord, Calls, PostRecord};
-use crate::tiktok::chunks::ChunkPlan;
-use crate::tiktok::pkce::{random_bytes, random_unreserved};
-use crate::tiktok::secret::Secret;
 
 /// An authorization code waiting for its exchange.
 #[derive(Debug, Clone)]
@@ -45,9 +44,9 @@ pub(super) enum Media {
         urls: Vec<String>,
     },
     Upload {
-        plan: ChunkPlan,
+        plan: UploadPlan,
         upload_id: String,
-        upload_token: Secret,
+        upload_token: String,
         expires: Instant,
         hasher: Sha256,
     },
@@ -65,6 +64,8 @@ pub(super) struct Post {
     pub forced_fail: Option<String>,
     /// Injected at init: the pull fails without downloading.
     pub forced_pull_failure: bool,
+    /// TikTok no longer knows this publish id (`expire_publish_ids`).
+    pub forgotten: bool,
 }
 
 #[derive(Debug, Default)]
@@ -92,16 +93,21 @@ impl State {
             .find(|p| p.record.publish_id == publish_id)
     }
 
-    /// Posts of `open_id` made in the last 24 h (since the last counter reset) matching `f`.
-    pub fn recent_posts(&self, open_id: &str, f: impl Fn(&Post) -> bool) -> usize {
-        let now = Instant::now();
+    /// Whether `post` counts towards today's caps: made in the last 24 h, after the last
+    /// counter reset.
+    pub fn counts(&self, post: &Post) -> bool {
         let day = Duration::from_secs(24 * 3600);
+        Instant::now().duration_since(post.created) < day
+            && self
+                .counters_since
+                .is_none_or(|since| post.created >= since)
+    }
+
+    /// Posts of `open_id` that count towards today's caps and match `f`.
+    pub fn recent_posts(&self, open_id: &str, f: impl Fn(&Post) -> bool) -> usize {
         self.posts
             .iter()
-            .filter(|p| p.record.open_id == open_id)
-            .filter(|p| now.duration_since(p.created) < day)
-            .filter(|p| self.counters_since.is_none_or(|since| p.created >= since))
-            .filter(|p| f(p))
+            .filter(|p| p.record.open_id == open_id && self.counts(p) && f(p))
             .count()
     }
 }
@@ -240,20 +246,14 @@ impl Shared {
 /// TikTok-looking log id: UTC time to the second plus 18 hex digits.
 pub(super) fn log_id() -> String {
     let time = jiff::fmt::strtime::format("%Y%m%d%H%M%S", Timestamp::now()).unwrap_or_default();
-    let noise = random_bytes::<9>().map(hex::encode).unwrap_or_default();
-    format!("{time}{}", noise.to_uppercase())
+    let noise = format!("{:016X}{:02X}", random_u64(), random_u64() as u8);
+    format!("{time}{noise}")
 }
 
 /// A random token with TikTok's prefix (`act.`, `rft.`); random source failures degrade to a
 /// time-based value, which is fine for an emulator.
 pub(super) fn random_token(prefix: &str, len: usize) -> String {
-    let body = random_unreserved(len).unwrap_or_else(|_| {
-        format!(
-            "{:x}",
-            Timestamp::now().as_nanosecond().unsigned_abs() as u64
-        )
-    });
-    format!("{prefix}{body}")
+    format!("{prefix}{}", random_string(len))
 }
 
 /// A random number with `digits` decimal digits (no leading zero), up to 19.
@@ -265,10 +265,7 @@ pub(super) fn random_digits(digits: u32) -> u64 {
     } else {
         10u64.pow(digits) - low
     };
-    let raw = random_bytes::<8>()
-        .map(u64::from_le_bytes)
-        .unwrap_or(0x5DEE_CE66);
-    low + raw % span
+    low + random_u64() % span
 }
 
 /// A 19-digit post id above 2^53 (so a JavaScript-style parser would corrupt it), like
@@ -279,7 +276,8 @@ pub(super) fn post_id() -> u64 {
 
 /// The fingerprint of a token as records show it.
 pub(super) fn fingerprint(token: &str) -> String {
-    Secret::new(token).fingerprint()
+    use sha2::Digest;
+    hex::encode(&Sha256::digest(token.as_bytes())[..4])
 }
 
 #[cfg(test)]

@@ -15,10 +15,10 @@ use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
 use super::config::SandboxEndpoint;
-use super::records::DownloadRecord;
+use super::records::{CancelRecord, DownloadRecord};
 use super::reply::{self, Reply, bearer};
+use super::state::State as Memory;
 use super::state::{Media, Shared, post_id};
-use crate::tiktok::wire::{PublishIdBody, StatusData};
 
 /// Starts the pull and processing of a PULL_FROM_URL post.
 pub(super) fn spawn(shared: Arc<Shared>, publish_id: String) {
@@ -88,19 +88,19 @@ async fn cancelled_after(cancel: &tokio_util::sync::CancellationToken, delay: Du
 
 /// Downloads every URL of the post in order; `Err` is the fail_reason.
 async fn pull_all(shared: &Arc<Shared>, publish_id: &str) -> Result<(), String> {
-    let Some((urls, cancel, photo, forced)) =
-        shared
-            .state()
-            .post_mut(publish_id)
-            .and_then(|p| match &p.media {
-                Media::Pull { urls } => Some((
-                    urls.clone(),
-                    p.cancel.clone(),
-                    p.record.photo,
-                    p.forced_pull_failure,
-                )),
-                Media::Upload { .. } => None,
-            })
+    let Some((urls, cancel, photo, forced, created)) = shared
+        .state()
+        .post_mut(publish_id)
+        .and_then(|p| match &p.media {
+            Media::Pull { urls } => Some((
+                urls.clone(),
+                p.cancel.clone(),
+                p.record.photo,
+                p.forced_pull_failure,
+                p.created,
+            )),
+            Media::Upload { .. } => None,
+        })
     else {
         return Ok(());
     };
@@ -116,12 +116,28 @@ async fn pull_all(shared: &Arc<Shared>, publish_id: &str) -> Result<(), String> 
             Duration::from_millis(c.pull_delay_ms),
         )
     };
-    if cancelled_after(&cancel, delay).await {
-        return Ok(());
-    }
-    while shared.config().hold_pulls {
-        if cancelled_after(&cancel, Duration::from_millis(50)).await {
-            return Ok(());
+    // TikTok's hour counts from the init, queueing included (tiktok-api.md §4.6, §7.2).
+    let deadline = created + timeout;
+    let late = async {
+        tokio::time::sleep_until(deadline).await;
+        Err::<(), String>("the download did not finish within the pull timeout of the init".into())
+    };
+    let queued = async {
+        if cancelled_after(&cancel, delay).await {
+            return true;
+        }
+        while shared.config().hold_pulls {
+            if cancelled_after(&cancel, Duration::from_millis(50)).await {
+                return true;
+            }
+        }
+        false
+    };
+    tokio::select! {
+        cancelled = queued => if cancelled { return Ok(()) },
+        r = late => {
+            tracing::info!(%publish_id, "sandbox pull timed out before it started");
+            return r.map_err(|_| reason.to_string());
         }
     }
     let mut done_bytes = 0;
@@ -134,6 +150,7 @@ async fn pull_all(shared: &Arc<Shared>, publish_id: &str) -> Result<(), String> 
                 started_at: Timestamp::now(),
                 finished_at: None,
                 http_status: None,
+                expected_bytes: None,
                 bytes: 0,
                 sha256: None,
                 error: None,
@@ -145,8 +162,8 @@ async fn pull_all(shared: &Arc<Shared>, publish_id: &str) -> Result<(), String> 
         } else {
             tokio::select! {
                 () = cancel.cancelled() => Err("cancelled".to_string()),
-                r = tokio::time::timeout(timeout, download(shared, publish_id, index, &url, done_bytes)) => {
-                    r.unwrap_or_else(|_| Err("the download took longer than the pull timeout".into()))
+                r = tokio::time::timeout_at(deadline, download(shared, publish_id, index, &url, done_bytes)) => {
+                    r.unwrap_or_else(|_| Err("the download did not finish within the pull timeout of the init".into()))
                 }
             }
         };
@@ -157,6 +174,10 @@ async fn pull_all(shared: &Arc<Shared>, publish_id: &str) -> Result<(), String> 
             record.error = Some(error.clone());
         }
         done_bytes += record.bytes;
+        let sha = record.sha256.clone();
+        if let (Ok(()), Some(sha), Some(post)) = (&result, sha, state.post_mut(publish_id)) {
+            post.record.media_sha256.push(sha);
+        }
         drop(state);
         shared.notify();
         if let Err(error) = result {
@@ -182,7 +203,11 @@ async fn download(
         .await
         .map_err(|e| format!("request failed: {}", e.without_url()))?;
     let status = response.status();
-    shared.state().records.downloads[index].http_status = Some(status.as_u16());
+    {
+        let mut state = shared.state();
+        state.records.downloads[index].http_status = Some(status.as_u16());
+        state.records.downloads[index].expected_bytes = response.content_length();
+    }
     if status.is_redirection() {
         return Err(format!("HTTP {status}: redirects are refused"));
     }
@@ -191,11 +216,19 @@ async fn download(
     }
     let mut hasher = Sha256::new();
     let mut bytes = 0u64;
+    let rate = shared.config().pull_bytes_per_sec.filter(|&r| r > 0);
+    let started = tokio::time::Instant::now();
     while let Some(chunk) = response
         .chunk()
         .await
         .map_err(|e| format!("body broken: {}", e.without_url()))?
     {
+        if let Some(rate) = rate {
+            // A slow puller: the bytes so far may not arrive before bytes/rate seconds.
+            let due = started
+                + Duration::from_secs_f64((bytes + chunk.len() as u64) as f64 / rate as f64);
+            tokio::time::sleep_until(due).await;
+        }
         hasher.update(&chunk);
         bytes += chunk.len() as u64;
         let mut state = shared.state();
@@ -247,6 +280,32 @@ fn puller(shared: &Shared) -> Result<reqwest::Client, String> {
     Ok(client)
 }
 
+/// How much of the post's current download has arrived, in percent (0 before it started or
+/// when the size is unknown).
+fn download_share_percent(state: &Memory, publish_id: &str) -> u64 {
+    state
+        .records
+        .downloads
+        .iter()
+        .rev()
+        .find(|d| d.publish_id == publish_id)
+        .and_then(|d| Some(d.bytes * 100 / d.expected_bytes.filter(|&n| n > 0)?))
+        .unwrap_or(0)
+}
+
+/// The body of status/fetch and cancel: `{"publish_id": "..."}`.
+struct PublishIdBody {
+    publish_id: String,
+}
+
+impl PublishIdBody {
+    fn parse(body: &[u8]) -> Option<Self> {
+        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let publish_id = value.get("publish_id")?.as_str()?.to_string();
+        Some(Self { publish_id })
+    }
+}
+
 /// Reads the caller and the post a `{publish_id}` body names.
 fn owned_post(
     shared: &Shared,
@@ -256,9 +315,11 @@ fn owned_post(
 ) -> Result<(), Reply> {
     let caller = shared.authorize_call(token, endpoint)?;
     shared.require_scope(&caller, &["video.publish", "video.upload"])?;
+    let ttl = shared.config().publish_id_ttl_secs.map(Duration::from_secs);
     let owner = shared
         .state()
         .post_mut(&body.publish_id)
+        .filter(|p| !p.forgotten && ttl.is_none_or(|ttl| p.created.elapsed() < ttl))
         .map(|p| p.record.open_id.clone());
     match owner {
         None => Err(Reply::api_error(
@@ -283,7 +344,7 @@ pub(super) async fn status_fetch(
     let token = bearer(&headers);
     let endpoint = SandboxEndpoint::StatusFetch;
     reply::run(&shared, endpoint, token.as_deref(), async {
-        let Ok(body) = serde_json::from_slice::<PublishIdBody>(&body) else {
+        let Some(body) = PublishIdBody::parse(&body) else {
             return Reply::api_error(400, "invalid_publish_id", "publish_id is required.");
         };
         if let Err(reply) = owned_post(&shared, endpoint, token.as_deref(), &body) {
@@ -295,14 +356,26 @@ pub(super) async fn status_fetch(
         };
         let r = &post.record;
         let upload = r.source == "FILE_UPLOAD";
-        let data = StatusData {
-            status: r.status.clone(),
-            fail_reason: r.fail_reason.clone(),
-            publicaly_available_post_id: r.post_ids.clone(),
-            uploaded_bytes: upload.then_some(r.uploaded_bytes),
-            downloaded_bytes: (!upload).then_some(r.downloaded_bytes),
+        let config = shared.config();
+        let nulls = config.envelope.explicit_nulls;
+        let status = config.status_names.get(&r.status).unwrap_or(&r.status);
+        let mut data = serde_json::json!({ "status": status });
+        data["fail_reason"] = match &r.fail_reason {
+            Some(reason) => reason.as_str().into(),
+            None if nulls => serde_json::Value::Null,
+            None => serde_json::Value::String(String::new()),
         };
-        Reply::ok(serde_json::to_value(data).unwrap_or_default())
+        data["publicaly_available_post_id"] = if r.post_ids.is_empty() && nulls {
+            serde_json::Value::Null
+        } else {
+            r.post_ids.clone().into()
+        };
+        if upload {
+            data["uploaded_bytes"] = r.uploaded_bytes.into();
+        } else {
+            data["downloaded_bytes"] = r.downloaded_bytes.into();
+        }
+        Reply::ok(data)
     })
     .await
 }
@@ -315,17 +388,38 @@ pub(super) async fn cancel(
     let token = bearer(&headers);
     let endpoint = SandboxEndpoint::Cancel;
     reply::run(&shared, endpoint, token.as_deref(), async {
-        let Ok(body) = serde_json::from_slice::<PublishIdBody>(&body) else {
+        let Some(body) = PublishIdBody::parse(&body) else {
             return Reply::api_error(400, "invalid_publish_id", "publish_id is required.");
         };
         if let Err(reply) = owned_post(&shared, endpoint, token.as_deref(), &body) {
             return reply;
         }
-        let downloading = shared
-            .state()
-            .post_mut(&body.publish_id)
-            .is_some_and(|p| p.record.status == "PROCESSING_DOWNLOAD");
-        if !downloading {
+        // Best effort (tiktok-api.md §4.8): only while downloading, not near completion.
+        let limit = u64::from(shared.config().cancel_refused_after_percent.min(100));
+        let mut state = shared.state();
+        let Some(post) = state.post_mut(&body.publish_id) else {
+            return Reply::api_error(400, "invalid_publish_id", "The publish_id does not exist.");
+        };
+        let before = post.record.status.clone();
+        let downloaded = post.record.downloaded_bytes;
+        let near_end = download_share_percent(&state, &body.publish_id) >= limit;
+        let cancellable = before == "PROCESSING_DOWNLOAD" && !near_end;
+        let code = if cancellable {
+            "ok"
+        } else {
+            "publish_not_cancellable"
+        };
+        let seq = state.next_seq();
+        state.records.cancels.push(CancelRecord {
+            seq,
+            publish_id: body.publish_id.clone(),
+            at: Timestamp::now(),
+            code: code.into(),
+            status_before: before,
+            downloaded_bytes: downloaded,
+        });
+        drop(state);
+        if !cancellable {
             return Reply::api_error(
                 shared.status_for("publish_not_cancellable", 400),
                 "publish_not_cancellable",
