@@ -3,6 +3,7 @@
 
 mod auth_cli;
 mod check_cli;
+mod conformance;
 mod corpus;
 mod crash;
 mod fake;

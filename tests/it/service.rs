@@ -506,14 +506,26 @@ async fn systemd_notify_protocol() {
         ],
     )
     .await;
+    // Read datagrams as they come, as systemd does: the socket queues only a few
+    // (net.unix.max_dgram_qlen), and WATCHDOG=1 arrives every 200 ms while the test waits.
+    let (tx, datagrams) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = sock.recv(&mut buf) {
+            if tx
+                .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
     let mut seen: Vec<String> = Vec::new();
     let mut next = |want: &str| -> String {
-        let mut buf = [0u8; 4096];
         loop {
-            let n = sock
-                .recv(&mut buf)
+            let msg = datagrams
+                .recv_timeout(Duration::from_secs(30))
                 .unwrap_or_else(|e| panic!("no datagram with {want:?} (seen {seen:?}): {e}"));
-            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
             seen.push(msg.clone());
             if msg.contains(want) {
                 return msg;

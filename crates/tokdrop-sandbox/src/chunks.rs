@@ -104,6 +104,8 @@ mod tests {
             // Literal floor reading: one chunk whose last part exceeds chunk_size.
             plan(15_000_000, 10_000_000, 1),
             plan(3_999_999_999, 64_000_000, 62),
+            // The last chunk absorbs the remainder beyond 64 MB (up to 128 MB).
+            plan(200_000_000, 60_000_000, 3),
         ];
         for p in ok {
             assert_eq!(p.check(1), Ok(()), "{p:?}");
@@ -131,7 +133,7 @@ mod tests {
                 "The chunk size is invalid",
             ),
             (
-                plan(200_000_000, 60_000_000, 3),
+                plan(200_000_000, 65_000_000, 3),
                 "The chunk size is invalid",
             ),
             (

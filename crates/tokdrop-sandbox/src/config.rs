@@ -41,7 +41,8 @@ pub struct Envelope {
     pub log_id_field: String,
     /// `data` of an error answer: `empty` (`{}`), `absent`, or `null`.
     pub error_data: ErrorData,
-    /// Optional fields without a value are sent as `null` instead of being left out.
+    /// Optional fields without a value are sent as `null` instead of their empty value
+    /// (status/fetch: `fail_reason: ""`, `publicaly_available_post_id: []`).
     pub explicit_nulls: bool,
     /// Answers carry fields no client knows (`sandbox_extra`), at the top and in `data`.
     pub extra_fields: bool,

@@ -326,8 +326,10 @@ pub(super) async fn revoke(
                 "The access token is invalid or expired.",
             );
         };
-        state.access.retain(|_, g| g.grant_id != grant.grant_id);
-        state.refresh.retain(|_, g| g.grant_id != grant.grant_id);
+        // Revoking removes the app from the user's connected apps (tiktok-api.md §3.6): every
+        // login of this user ends, not only the one whose token was presented.
+        state.access.retain(|_, g| g.open_id != grant.open_id);
+        state.refresh.retain(|_, g| g.open_id != grant.open_id);
         let unfinished: Vec<String> = state
             .posts
             .iter()

@@ -44,19 +44,25 @@ pub(super) async fn creator_info(
             let Some(account) = config.account(&caller.open_id) else {
                 return Reply::api_error(401, "access_token_invalid", "The user no longer exists.");
             };
-            let spam = if account.banned_from_posting {
-                Some("spam_risk_user_banned_from_posting")
-            } else if shared
-                .state()
-                .recent_posts(&account.open_id, |p| p.record.direct)
-                >= config.daily_post_cap as usize
-            {
-                Some("spam_risk_too_many_posts")
-            } else {
-                None
+            let spam = {
+                let state = shared.state();
+                if account.banned_from_posting {
+                    Some("spam_risk_user_banned_from_posting")
+                } else if state.recent_posts(&account.open_id, |p| p.record.direct)
+                    >= config.daily_post_cap as usize
+                {
+                    Some("spam_risk_too_many_posts")
+                } else if !config.audited
+                    && state.creator_cap_reached(&account.open_id, config.unaudited_user_cap)
+                {
+                    Some("reached_active_user_cap")
+                } else {
+                    None
+                }
             };
             if let Some(code) = spam {
-                // Documented as HTTP 200 on purpose for creator_info.
+                // Documented as HTTP 200 on purpose for creator_info (tiktok-api.md §4.1),
+                // the creator cap included.
                 return Reply::api_error(
                     config.creator_info_spam_status,
                     code,
@@ -243,17 +249,7 @@ fn check_caps(
     let open_id = &account.open_id;
     if direct && !config.audited {
         // An unaudited app may post for a few creators a day (tiktok-api.md §8).
-        let mut posters: Vec<&str> = state
-            .posts
-            .iter()
-            .filter(|p| p.record.direct && state.counts(p))
-            .map(|p| p.record.open_id.as_str())
-            .collect();
-        posters.sort_unstable();
-        posters.dedup();
-        if !posters.contains(&open_id.as_str())
-            && posters.len() >= config.unaudited_user_cap as usize
-        {
+        if state.creator_cap_reached(open_id, config.unaudited_user_cap) {
             return Err(rejection(
                 "reached_active_user_cap",
                 403,

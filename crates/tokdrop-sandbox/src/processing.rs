@@ -402,7 +402,10 @@ pub(super) async fn cancel(
         };
         let before = post.record.status.clone();
         let downloaded = post.record.downloaded_bytes;
-        let near_end = download_share_percent(&state, &body.publish_id) >= limit;
+        // Every file arrived: the post is processing now, whether or not the media server
+        // announced a Content-Length to measure "near completion" by.
+        let pulled = matches!(&post.media, Media::Pull { urls } if post.record.media_sha256.len() >= urls.len());
+        let near_end = pulled || download_share_percent(&state, &body.publish_id) >= limit;
         let cancellable = before == "PROCESSING_DOWNLOAD" && !near_end;
         let code = if cancellable {
             "ok"
@@ -427,7 +430,7 @@ pub(super) async fn cancel(
             );
         }
         shared.set_status(&body.publish_id, "FAILED", Some("publish_cancelled"));
-        Reply::ok(serde_json::json!({}))
+        Reply::ok_without_data()
     })
     .await
 }

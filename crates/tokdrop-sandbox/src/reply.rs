@@ -67,6 +67,16 @@ impl Reply {
         )
     }
 
+    /// Success without data: only the `error` object (cancel, tiktok-api.md §4.8).
+    pub fn ok_without_data() -> Self {
+        let error = json!({"code": "ok", "message": "", "log_id": log_id()});
+        Self::new(
+            200,
+            "ok",
+            ReplyBody::Json(Box::new(json!({"error": error}))),
+        )
+    }
+
     /// Error envelope with `data: {}`.
     pub fn api_error(status: u16, code: &str, message: &str) -> Self {
         let error = json!({"code": code, "message": message, "log_id": log_id()});

@@ -33,7 +33,7 @@ pub(super) struct TokenGrant {
     pub open_id: String,
     pub scopes: Vec<String>,
     pub expires: Instant,
-    /// The login this token belongs to; revoking one token ends all of it.
+    /// The login this token belongs to (a refresh keeps it).
     pub grant_id: u64,
 }
 
@@ -101,6 +101,20 @@ impl State {
             && self
                 .counters_since
                 .is_none_or(|since| post.created >= since)
+    }
+
+    /// Whether an unaudited app's daily quota of posting creators (tiktok-api.md §8) keeps
+    /// `open_id` from posting: `cap` others already made direct posts today.
+    pub fn creator_cap_reached(&self, open_id: &str, cap: u32) -> bool {
+        let mut posters: Vec<&str> = self
+            .posts
+            .iter()
+            .filter(|p| p.record.direct && self.counts(p))
+            .map(|p| p.record.open_id.as_str())
+            .collect();
+        posters.sort_unstable();
+        posters.dedup();
+        !posters.contains(&open_id) && posters.len() >= cap as usize
     }
 
     /// Posts of `open_id` that count towards today's caps and match `f`.
