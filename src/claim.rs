@@ -82,6 +82,8 @@ pub fn claim(journal: &Journal, item: &ItemFiles, info: &ClaimInfo) -> Result<Re
         stage: Stage::Claiming,
         done_dir: Some(info.done_dir.to_path_buf()),
         failed_dir: Some(info.failed_dir.to_path_buf()),
+        previous_attempts: Vec::new(),
+        creator: None,
     };
     journal.write(&record)?;
     if let Err(e) = move_in(&record) {
@@ -194,6 +196,8 @@ mod tests {
             stage: Stage::Claiming,
             done_dir: None,
             failed_dir: None,
+            previous_attempts: Vec::new(),
+            creator: None,
         };
         journal.write(&record).expect("journal");
         let err = move_in(&record).expect_err("the second move fails");

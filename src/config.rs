@@ -97,6 +97,9 @@ pub struct TiktokConfig {
     pub api_base: url::Url,
     pub auth_base: url::Url,
     pub publish_timeout: Duration,
+    /// `auto` videos: TikTok not fetching a pull this long after the init cancels it and
+    /// uploads the file instead.
+    pub pull_start_timeout: Duration,
     pub ca_file: Option<PathBuf>,
     pub transfer: Transfer,
 }

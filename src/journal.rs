@@ -43,6 +43,10 @@ pub enum Stage {
         /// download TikTok starts (or retries) then still finds the files.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         url_tokens: Vec<String>,
+        /// When TikTok accepted the init (TikTok's download hour and `publish_timeout` count
+        /// from it, across restarts). Absent in journals of older versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        init_at: Option<jiff::Timestamp>,
     },
     Terminal {
         result: Box<ItemResult>,
@@ -92,6 +96,14 @@ pub struct Record {
     pub done_dir: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_dir: Option<PathBuf>,
+    /// Every earlier attempt of this item that TikTok answered (its publish_id, if it gave
+    /// one, and how it ended), so the result names all of them even across restarts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_attempts: Vec<crate::outcome::PreviousAttempt>,
+    /// The creator's username from creator_info (for post links), kept so that a resumed
+    /// post is followed without asking creator_info again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<String>,
 }
 
 impl Record {

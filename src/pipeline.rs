@@ -207,7 +207,7 @@ pub fn base_result(record: &Record, status: Status) -> ItemResult {
         account: record.account.clone(),
         mode: record.mode,
         transfer: None,
-        previous_attempts: Vec::new(),
+        previous_attempts: record.previous_attempts.clone(),
         publish_id: None,
         post_ids: Vec::new(),
         post_url: None,

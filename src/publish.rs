@@ -84,8 +84,24 @@ impl Job {
             } else {
                 Vec::new()
             },
+            init_at: Some(jiff::Timestamp::now()),
         };
         self.journal.advance(&mut self.record, stage)
+    }
+
+    /// The transfer and init time of the attempt TikTok accepted, when there is one.
+    pub fn current_attempt(&self) -> Option<(&str, Option<jiff::Timestamp>)> {
+        match &self.record.stage {
+            Stage::Published {
+                transfer, init_at, ..
+            } => Some((transfer, *init_at)),
+            _ => None,
+        }
+    }
+
+    /// Remembers an attempt that ended without a post; journaled with the next stage.
+    pub fn add_previous(&mut self, attempt: PreviousAttempt) {
+        self.record.previous_attempts.push(attempt);
     }
 
     /// Updates the stage shown by `tokdrop status`.

@@ -115,6 +115,10 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
             "tiktok.publish_timeout",
             o.tiktok.publish_timeout != n.tiktok.publish_timeout,
         ),
+        (
+            "tiktok.pull_start_timeout",
+            o.tiktok.pull_start_timeout != n.tiktok.pull_start_timeout,
+        ),
     ]
     .into_iter()
     .filter_map(|(key, changed)| changed.then_some(key))

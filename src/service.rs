@@ -146,6 +146,7 @@ pub async fn run(
         public_url: config.server.public_url.clone(),
         transfer: config.tiktok.transfer,
         publish_timeout: config.tiktok.publish_timeout,
+        pull_start_timeout: config.tiktok.pull_start_timeout,
         cancel: cancel.clone(),
     });
     let notifier = Notifier::from_env().unwrap_or_else(|e| {

@@ -321,6 +321,18 @@ fn check_tiktok(c: &mut Checker, raw: RawTiktok) -> TiktokConfig {
             "TikTok's processing and moderation can take minutes to hours; 2h is a good value",
         );
     }
+    if raw.pull_start_timeout.0 < Duration::from_secs(1)
+        || raw.pull_start_timeout.0 > raw.publish_timeout.0
+    {
+        c.err(
+            "tiktok.pull_start_timeout",
+            format!(
+                "pull_start_timeout {} must be at least 1s and no longer than publish_timeout",
+                raw.pull_start_timeout
+            ),
+            "5m is a good value: TikTok usually starts fetching within a minute",
+        );
+    }
     let ca_file = raw.ca_file.map(|p| c.existing_file("tiktok.ca_file", &p));
     TiktokConfig {
         client_key: raw.client_key,
@@ -330,6 +342,7 @@ fn check_tiktok(c: &mut Checker, raw: RawTiktok) -> TiktokConfig {
         api_base,
         auth_base,
         publish_timeout: raw.publish_timeout.0,
+        pull_start_timeout: raw.pull_start_timeout.0,
         ca_file,
         transfer: raw.transfer,
     }

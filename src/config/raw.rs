@@ -106,6 +106,8 @@ pub struct RawTiktok {
     pub auth_base: String,
     #[serde(default = "default_publish_timeout")]
     pub publish_timeout: HumanDuration,
+    #[serde(default = "default_pull_start_timeout")]
+    pub pull_start_timeout: HumanDuration,
     pub ca_file: Option<PathBuf>,
     #[serde(default = "default_transfer")]
     pub transfer: Transfer,
@@ -127,6 +129,9 @@ fn default_auth_base() -> String {
 }
 fn default_publish_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(2 * 3600))
+}
+fn default_pull_start_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(5 * 60))
 }
 fn default_transfer() -> Transfer {
     Transfer::Auto

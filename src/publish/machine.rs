@@ -14,8 +14,56 @@ use crate::tiktok::error::{AccountPause, ApiError};
 use crate::tiktok::fail_reason::fail_reason_hint;
 use crate::tiktok::wire::{CreatorInfo, PublishState, PublishStatus};
 
-/// Without a single request from TikTok this long after init, a pull counts as failed.
-pub const PULL_SILENCE: Duration = Duration::from_secs(300);
+/// Most inits sent for one item (the first and up to two more after a FAILED status, which
+/// TikTok documents as terminal, so a new init cannot double the post).
+pub const MAX_INITS: usize = 3;
+
+/// What to do after an attempt ended without a post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// The item ends with this attempt's outcome.
+    Finish,
+    /// A new init is safe and may succeed: send one, by this transfer (`pull` or `upload`).
+    Retry(&'static str),
+}
+
+/// Decides whether an attempt that ended without a post is tried again (tiktok-api.md §7.2):
+/// `reason` is the FAILED status' `fail_reason` (or the init's refusal code); `used` the
+/// attempt's transfer; `auto` the folder allows the pull → upload fallback (videos only);
+/// `previous` the attempts before this one; `served_ok` TikTok fetched every byte of the media
+/// from us (so our links work and a pull failure was TikTok's).
+pub fn after_failure(
+    reason: &str,
+    video: bool,
+    auto: bool,
+    used: &str,
+    previous: &[crate::outcome::PreviousAttempt],
+    served_ok: bool,
+) -> AfterFailure {
+    if previous.len() + 1 >= MAX_INITS {
+        return AfterFailure::Finish;
+    }
+    let seen = |r: &str| previous.iter().any(|p| p.fail_reason == r);
+    let fallback = video && auto && used == "pull";
+    match reason {
+        "internal" => AfterFailure::Retry(if used == "upload" { "upload" } else { "pull" }),
+        // A pull TikTok did not finish, or one we cancelled because it never started.
+        "video_pull_failed"
+        | "photo_pull_failed"
+        | "publish_cancelled"
+        | "url_ownership_unverified"
+            if fallback =>
+        {
+            AfterFailure::Retry("upload")
+        }
+        "video_pull_failed" | "photo_pull_failed"
+            if used == "pull" && served_ok && !seen(reason) =>
+        {
+            AfterFailure::Retry("pull")
+        }
+        _ => AfterFailure::Finish,
+    }
+}
 
 /// An outcome with an error and no post behind it.
 pub fn failure(
@@ -145,21 +193,14 @@ pub fn done(
     }
 }
 
-/// Whether a failed pull may be tried again as FILE_UPLOAD (`transfer: auto`).
-pub fn pull_failed(o: &PublishOutcome) -> bool {
-    o.error.as_ref().is_some_and(|e| {
-        matches!(
-            e.code.as_str(),
-            "video_pull_failed" | "url_ownership_unverified"
-        )
-    })
-}
-
 /// What following a post does next.
 #[derive(Debug, PartialEq)]
 pub enum FollowStep {
     /// Wait this long, then fetch the status.
     Poll(Duration),
+    /// TikTok never came for the media: revoke the links and cancel the publish, then go on
+    /// following it until TikTok says it FAILED (only then may another init be sent).
+    Cancel,
     /// The post is published or in the inbox.
     Done(Box<PublishOutcome>),
     /// It ended otherwise: failed, or unknown after the timeout.
@@ -175,6 +216,11 @@ pub struct Follow {
     public: bool,
     /// PULL_FROM_URL: TikTok must come and fetch the media.
     pulling: bool,
+    /// Cancel a pull TikTok has not started this long after the init (a fallback may
+    /// follow; `tiktok.pull_start_timeout`). A pull without fallback keeps waiting, as TikTok
+    /// may start downloading late.
+    cancel_on_silence: Option<Duration>,
+    cancel_sent: bool,
     timeout: Duration,
     polls: u32,
     /// Complete, public, no post id yet: published, waiting (slowly) for the id.
@@ -194,10 +240,18 @@ impl Follow {
             creator: creator.map(String::from),
             public,
             pulling,
+            cancel_on_silence: None,
+            cancel_sent: false,
             timeout,
             polls: 0,
             complete_without_id: None,
         }
+    }
+
+    /// Cancels a pull TikTok has not started `after` the init (see [`FollowStep::Cancel`]).
+    pub fn cancel_on_silence(mut self, after: Duration) -> Self {
+        self.cancel_on_silence = Some(after);
+        self
     }
 
     /// Status requests made so far.
@@ -224,15 +278,14 @@ impl Follow {
                 "look at the creator's profile or inbox later; move the files back to try again if the post never appears".into(),
             ));
         }
-        if self.pulling && self.polls > 0 && elapsed > PULL_SILENCE && !requested {
-            return FollowStep::Finish(failure(
-                Status::Failed,
-                ErrorStage::Transfer,
-                "video_pull_failed",
-                "TikTok never fetched the media URL".into(),
-                None,
-                "check that public_url is reachable from the internet and verified in the TikTok portal".into(),
-            ));
+        if self.pulling
+            && self.cancel_on_silence.is_some_and(|after| elapsed > after)
+            && !self.cancel_sent
+            && self.polls > 0
+            && !requested
+        {
+            self.cancel_sent = true;
+            return FollowStep::Cancel;
         }
         let wait = if self.polls == 0 {
             Duration::ZERO

@@ -187,8 +187,10 @@ fn a_public_post_waits_for_its_id() {
     ));
 }
 
-/// Past the timeout with no terminal answer the outcome is unknown (never published); a pull
-/// TikTok never started fails after five silent minutes, so `auto` can fall back to upload.
+/// Past the timeout with no terminal answer the outcome is unknown (never published). A pull
+/// TikTok never started is cancelled after five silent minutes when a fallback may follow —
+/// once, and the post is then followed on until TikTok says it FAILED; without a fallback
+/// it is only followed (TikTok may start downloading late).
 #[test]
 fn timeouts_and_silent_pulls() {
     let mut f = Follow::new("p_5", None, false, false, HOUR);
@@ -198,14 +200,23 @@ fn timeouts_and_silent_pulls() {
     };
     assert_eq!((o.status, code(&o)), (Status::Unknown, "publish_timeout"));
 
-    let silent = PULL_SILENCE + Duration::from_secs(1);
-    let mut pull = Follow::new("p_6", None, false, true, HOUR);
+    let silent = Duration::from_secs(301);
+    let mut pull =
+        Follow::new("p_6", None, false, true, HOUR).cancel_on_silence(Duration::from_secs(300));
     pull.next(Duration::ZERO, false);
-    let FollowStep::Finish(o) = pull.next(silent, false) else {
-        panic!("never fetched")
-    };
-    assert!(pull_failed(&o), "{o:?}");
-    let mut fetched = Follow::new("p_7", None, false, true, HOUR);
+    assert_eq!(pull.next(silent, false), FollowStep::Cancel);
+    assert!(
+        matches!(pull.next(silent, false), FollowStep::Poll(_)),
+        "cancelled once"
+    );
+    let mut no_fallback = Follow::new("p_6b", None, false, true, HOUR);
+    no_fallback.next(Duration::ZERO, false);
+    assert!(matches!(
+        no_fallback.next(silent, false),
+        FollowStep::Poll(_)
+    ));
+    let mut fetched =
+        Follow::new("p_7", None, false, true, HOUR).cancel_on_silence(Duration::from_secs(300));
     fetched.next(Duration::ZERO, false);
     assert!(matches!(fetched.next(silent, true), FollowStep::Poll(_)));
     let mut upload = Follow::new("p_8", None, false, false, HOUR);
@@ -214,6 +225,140 @@ fn timeouts_and_silent_pulls() {
         matches!(upload.next(silent, false), FollowStep::Poll(_)),
         "uploads are not pulled"
     );
+}
+
+/// Which ended attempts are tried again (tiktok-api.md §7.2): FAILED is terminal, so a new
+/// init cannot double a post; `internal` and pull failures TikTok calls retryable are; the
+/// pull → upload fallback only for `auto` videos; never more than [`MAX_INITS`] inits.
+#[test]
+fn which_failures_are_tried_again() {
+    use AfterFailure::*;
+    let prev = |reasons: &[&str]| -> Vec<crate::outcome::PreviousAttempt> {
+        reasons
+            .iter()
+            .map(|r| crate::outcome::PreviousAttempt {
+                publish_id: Some("p".into()),
+                transfer: "pull".into(),
+                fail_reason: r.to_string(),
+            })
+            .collect()
+    };
+    // (reason, video, auto, used, previous, served_ok) → decision
+    type Row<'a> = (
+        &'a str,
+        bool,
+        bool,
+        &'a str,
+        &'a [&'a str],
+        bool,
+        AfterFailure,
+    );
+    let rows: &[Row] = &[
+        ("internal", true, false, "pull", &[], false, Retry("pull")),
+        (
+            "internal",
+            true,
+            true,
+            "upload",
+            &[],
+            false,
+            Retry("upload"),
+        ),
+        (
+            "internal",
+            false,
+            false,
+            "pull",
+            &["internal"],
+            false,
+            Retry("pull"),
+        ),
+        (
+            "internal",
+            false,
+            false,
+            "pull",
+            &["internal", "internal"],
+            false,
+            Finish,
+        ),
+        (
+            "video_pull_failed",
+            true,
+            true,
+            "pull",
+            &[],
+            false,
+            Retry("upload"),
+        ),
+        (
+            "publish_cancelled",
+            true,
+            true,
+            "pull",
+            &[],
+            false,
+            Retry("upload"),
+        ),
+        (
+            "url_ownership_unverified",
+            true,
+            true,
+            "pull",
+            &[],
+            false,
+            Retry("upload"),
+        ),
+        ("publish_cancelled", true, false, "pull", &[], false, Finish),
+        ("video_pull_failed", true, false, "pull", &[], false, Finish),
+        (
+            "video_pull_failed",
+            true,
+            false,
+            "pull",
+            &[],
+            true,
+            Retry("pull"),
+        ),
+        (
+            "video_pull_failed",
+            true,
+            false,
+            "pull",
+            &["video_pull_failed"],
+            true,
+            Finish,
+        ),
+        (
+            "photo_pull_failed",
+            false,
+            true,
+            "pull",
+            &[],
+            true,
+            Retry("pull"),
+        ),
+        ("photo_pull_failed", false, true, "pull", &[], false, Finish),
+        ("video_pull_failed", true, true, "upload", &[], true, Finish),
+        (
+            "file_format_check_failed",
+            true,
+            true,
+            "pull",
+            &[],
+            true,
+            Finish,
+        ),
+        ("spam_risk_text", false, false, "pull", &[], true, Finish),
+        ("auth_removed", false, false, "pull", &[], true, Finish),
+    ];
+    for (reason, video, auto, used, previous, served_ok, want) in rows {
+        let got = after_failure(reason, *video, *auto, used, &prev(previous), *served_ok);
+        assert_eq!(
+            got, *want,
+            "{reason} video={video} auto={auto} used={used} previous={previous:?} served_ok={served_ok}"
+        );
+    }
 }
 
 /// Account-wide pauses tell the user what to do.

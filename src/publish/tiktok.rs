@@ -11,7 +11,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::machine::{
-    Follow, FollowStep, api_failure, check_creator, failure, pause_reason, pull_failed,
+    AfterFailure, Follow, FollowStep, after_failure, api_failure, check_creator, failure,
+    pause_reason,
 };
 use super::{Attempt, Job, PublishOutcome, Publisher};
 use crate::config::Transfer;
@@ -33,6 +34,8 @@ pub struct TikTokPublisher {
     pub public_url: url::Url,
     pub transfer: Transfer,
     pub publish_timeout: Duration,
+    /// `auto` videos: cancel a pull TikTok has not started after this, then upload.
+    pub pull_start_timeout: Duration,
     /// Stops polling at a safe point (the item resumes by publish_id after restart).
     pub cancel: CancellationToken,
 }
@@ -269,6 +272,11 @@ impl TikTokPublisher {
                                     a.to_string(),
                                 ),
                             };
+                            if self.account_not_private(job, &api.code) {
+                                return Step::Later(
+                                    "paused: this TikTok app is not audited, so it may post only to a private account; make the account private in the TikTok app (or have the app audited)".into(),
+                                );
+                            }
                             return Step::Finish(api_failure(ErrorStage::Init, &api));
                         }
                     }
@@ -277,25 +285,41 @@ impl TikTokPublisher {
         }
     }
 
-    /// Polls until a terminal status, the timeout, or the service stopping ([`Follow`] decides).
+    /// Polls until a terminal status, the timeout (counted from the init, across restarts),
+    /// or the service stopping ([`Follow`] decides). A status call that fails transiently is
+    /// asked again at the next poll, so the timeout still ends it; one TikTok refuses for this
+    /// publish_id (`invalid_publish_id`, …) ends the item `unknown` with the id kept, as the
+    /// post may exist.
     async fn follow(
         &self,
         job: &Job,
         publish_id: &str,
         pulling: bool,
-        creator: Option<&str>,
+        init_at: Option<jiff::Timestamp>,
     ) -> Step<PublishOutcome> {
         let started = tokio::time::Instant::now();
+        let before = init_at
+            .and_then(|t| Duration::try_from(jiff::Timestamp::now().duration_since(t)).ok())
+            .unwrap_or_default();
+        let elapsed = || before + started.elapsed();
         let public = job
             .spec
             .privacy_level
             .is_some_and(|p| p.as_str() == "PUBLIC_TO_EVERYONE");
+        let creator = job.record.creator.as_deref();
         let mut follow = Follow::new(publish_id, creator, public, pulling, self.publish_timeout);
+        if self.falls_back(job) {
+            follow = follow.cancel_on_silence(self.pull_start_timeout);
+        }
         let item = ItemId::new(job.record.id.clone());
         loop {
             let requested = self.registry.stats(&item).is_some_and(|s| s.requests > 0);
-            let wait = match follow.next(started.elapsed(), requested) {
+            let wait = match follow.next(elapsed(), requested) {
                 FollowStep::Poll(wait) => wait,
+                FollowStep::Cancel => {
+                    self.cancel_silent_pull(job, publish_id).await;
+                    continue;
+                }
                 FollowStep::Done(o) => return Step::Ok(*o),
                 FollowStep::Finish(o) => return Step::Finish(o),
             };
@@ -303,12 +327,33 @@ impl TikTokPublisher {
                 () = self.cancel.cancelled() => return Step::Later("the service is stopping; the post is followed again at the next start".into()),
                 () = tokio::time::sleep(wait) => {}
             }
-            let status = tri!(
-                self.call(job, ErrorStage::Processing, |t| async move {
+            let answer = self
+                .tokens
+                .with_token(&job.record.account, |t| async move {
                     self.tokens.client().status_fetch(&t, publish_id).await
                 })
-                .await
-            );
+                .await;
+            let status = match answer {
+                Ok(status) => status,
+                Err(e) => match e.class() {
+                    ErrorClass::Transient { .. } => {
+                        tracing::warn!(item = %job.record.item, %publish_id, "cannot read the post's status ({e}); asking again at the next poll");
+                        continue;
+                    }
+                    ErrorClass::AccountWide(p) => {
+                        return Step::Later(pause_reason(p, &error_code(&e)));
+                    }
+                    ErrorClass::Auth(_) => {
+                        return Step::Later(format!(
+                            "paused: TikTok refused the authorization ({}) — run `tokdrop auth login`",
+                            error_code(&e)
+                        ));
+                    }
+                    ErrorClass::Item { .. } => {
+                        return Step::Finish(status_refused(publish_id, &e));
+                    }
+                },
+            };
             let fetched = self.registry.stats(&item);
             job.board.update_flight(&job.record.account, |f| {
                 f.stage = format!("processing (polled {}×)", follow.polls());
@@ -321,10 +366,68 @@ impl TikTokPublisher {
             match follow.on_status(&status) {
                 Some(FollowStep::Done(o)) => return Step::Ok(*o),
                 Some(FollowStep::Finish(o)) => return Step::Finish(o),
-                Some(FollowStep::Poll(_)) | None => {}
+                Some(FollowStep::Poll(_) | FollowStep::Cancel) | None => {}
             }
         }
     }
+
+    /// A pull TikTok never started, when a fallback may follow: the links are revoked (a late
+    /// download then fails) and the publish is cancelled, so that TikTok's status turns FAILED
+    /// before anything else is sent. Best effort: following goes on either way.
+    async fn cancel_silent_pull(&self, job: &Job, publish_id: &str) {
+        self.registry.revoke(&ItemId::new(job.record.id.clone()));
+        tracing::warn!(item = %job.record.item, %publish_id, "TikTok has not fetched the media {} after the init; revoking its links and cancelling the publish before any other attempt", crate::duration::format(self.pull_start_timeout));
+        job.show_stage("cancelling a pull TikTok never started");
+        let answer = self
+            .tokens
+            .with_token(&job.record.account, |t| async move {
+                self.tokens.client().cancel(&t, publish_id).await
+            })
+            .await;
+        match answer {
+            Ok(()) => {
+                tracing::info!(item = %job.record.item, %publish_id, "TikTok cancelled the publish")
+            }
+            Err(e) => {
+                tracing::warn!(item = %job.record.item, %publish_id, "TikTok did not cancel the publish ({e}); following it until it ends")
+            }
+        }
+    }
+
+    /// An unaudited app's refusal of a SELF_ONLY post: the account is public, which no item
+    /// can fix (another privacy level can: that refusal fails the item).
+    fn account_not_private(&self, job: &Job, code: &str) -> bool {
+        code == "unaudited_client_can_only_post_to_private_accounts"
+            && job
+                .spec
+                .privacy_level
+                .is_some_and(|p| p.as_str() == "SELF_ONLY")
+    }
+
+    /// Whether a failed pull of this job may fall back to FILE_UPLOAD (`transfer: auto` videos).
+    fn falls_back(&self, job: &Job) -> bool {
+        job.spec.kind == Kind::Video && self.transfer == Transfer::Auto
+    }
+}
+
+/// The outcome when TikTok refuses to tell a publish_id's status: the post may exist.
+fn status_refused(publish_id: &str, e: &AuthorizedError<ApiError>) -> Box<PublishOutcome> {
+    let (code, log_id) = match e {
+        AuthorizedError::Call(c) | AuthorizedError::RejectedAfterRefresh(c) => {
+            (c.code.clone(), c.log_id.clone())
+        }
+        AuthorizedError::Auth(_) => ("status_refused".to_string(), None),
+    };
+    let mut o = failure(
+        Status::Unknown,
+        ErrorStage::Processing,
+        &code,
+        format!("TikTok no longer answers for this publish_id: {e}"),
+        log_id,
+        "the post may exist: look at the creator's TikTok profile (or inbox); move the files back into the watched folder only if it is not there".into(),
+    );
+    o.publish_id = Some(publish_id.to_string());
+    o
 }
 
 fn error_code<E: std::fmt::Display>(e: &AuthorizedError<E>) -> String {
@@ -339,27 +442,74 @@ fn content_type(path: &Path) -> &'static str {
 }
 
 impl TikTokPublisher {
+    /// One item: follow the attempt TikTok already accepted (after a restart; no creator_info,
+    /// whose cap answers must not hold up a post that exists), or check the creator and send
+    /// the first init; then, while an attempt ends FAILED in a way a new init may fix
+    /// ([`after_failure`]), send another. Every publish_id is kept in `previous_attempts`.
     async fn run(&self, job: &mut Job) -> Attempt {
+        let mut next = if self.transfer == Transfer::Upload && job.spec.kind == Kind::Video {
+            "upload"
+        } else {
+            "pull"
+        };
+        if let Some(publish_id) = job.publish_id().map(String::from) {
+            let (transfer, init_at) = job
+                .current_attempt()
+                .map(|(t, at)| (if t == "upload" { "upload" } else { "pull" }, at))
+                .unwrap_or(("pull", None));
+            if transfer == "pull" {
+                let _ = step!(self.expose(job, true).await);
+            }
+            let end = self
+                .follow(job, &publish_id, transfer == "pull", init_at)
+                .await;
+            next = match self.after(job, end, transfer) {
+                Ok(t) => t,
+                Err(attempt) => return attempt,
+            };
+        }
+        let mut checked = false;
+        loop {
+            if !checked {
+                if let Err(attempt) = self.check_creator(job, next).await {
+                    return attempt;
+                }
+                checked = true;
+            }
+            let end = if next == "pull" {
+                self.pull_attempt(job).await
+            } else {
+                self.upload_attempt(job).await
+            };
+            next = match self.after(job, end, next) {
+                Ok(t) => t,
+                Err(attempt) => return attempt,
+            };
+        }
+    }
+
+    /// Fresh creator_info before a new post (tiktok-api.md §9): the creator may post now, and
+    /// the post fits the creator's settings. Remembers the username for links.
+    /// `planned`: the transfer the next init would use (named in a refusal's result).
+    async fn check_creator(&self, job: &mut Job, planned: &'static str) -> Result<(), Attempt> {
         job.show_stage("creator_info");
-        let info = step!(
-            self.call(job, ErrorStage::Authorize, |t| async move {
+        let info = match self
+            .call(job, ErrorStage::Authorize, |t| async move {
                 self.tokens.client().creator_info(&t).await
             })
             .await
-        );
-        let creator = Some(info.creator_username.clone());
-        if let Some(publish_id) = job.publish_id().map(String::from) {
-            let pulling = matches!(&job.record.stage, crate::journal::Stage::Published { transfer, .. } if transfer == "pull");
-            if pulling {
-                let _ = step!(self.expose(job, true).await);
+        {
+            Step::Ok(info) => info,
+            Step::Finish(o) => {
+                return Err(Attempt::Done(Box::new(self.finished(
+                    job,
+                    *o,
+                    Some(planned),
+                ))));
             }
-            let mut o = step!(
-                self.follow(job, &publish_id, pulling, creator.as_deref())
-                    .await
-            );
-            o.transfer = Some(if pulling { "pull" } else { "upload" }.to_string());
-            return Attempt::Done(Box::new(self.with_fetched(job, o)));
-        }
+            Step::Later(reason) => return Err(Attempt::Later { reason }),
+        };
+        job.record.creator = Some(info.creator_username.clone());
         let duration_ms = if job.spec.kind == Kind::Video {
             crate::media::probe(&job.media[0])
                 .ok()
@@ -367,57 +517,60 @@ impl TikTokPublisher {
         } else {
             None
         };
-        if let Err(o) = check_creator(&mut job.spec, &info, duration_ms) {
-            return Attempt::Done(o);
-        }
-        let video = job.spec.kind == Kind::Video;
-        let first = if video && self.transfer == Transfer::Upload {
-            "upload"
-        } else {
-            "pull"
-        };
-        let mut previous = Vec::new();
-        let mut transfer = first;
-        loop {
-            let attempt = if transfer == "pull" {
-                self.pull_attempt(job, creator.as_deref()).await
-            } else {
-                self.upload_attempt(job, creator.as_deref()).await
-            };
-            match attempt {
-                Step::Finish(o)
-                    if video
-                        && transfer == "pull"
-                        && self.transfer == Transfer::Auto
-                        && pull_failed(&o) =>
-                {
-                    tracing::warn!(item = %job.record.item, "the pull failed ({}); trying once more by FILE_UPLOAD", o.error.as_ref().map_or("", |e| e.code.as_str()));
-                    previous.push(PreviousAttempt {
-                        publish_id: o.publish_id.clone(),
-                        transfer: "pull".into(),
-                        fail_reason: o
-                            .error
-                            .as_ref()
-                            .map_or_else(String::new, |e| e.code.clone()),
-                    });
-                    transfer = "upload";
-                }
-                Step::Finish(mut o) => {
-                    o.transfer = Some(transfer.to_string());
-                    o.previous_attempts = previous;
-                    return Attempt::Done(Box::new(self.with_fetched(job, *o)));
-                }
-                Step::Later(r) => return Attempt::Later { reason: r },
-                Step::Ok(mut o) => {
-                    o.transfer = Some(transfer.to_string());
-                    o.previous_attempts = previous;
-                    return Attempt::Done(Box::new(self.with_fetched(job, o)));
-                }
-            }
-        }
+        check_creator(&mut job.spec, &info, duration_ms)
+            .map_err(|o| Attempt::Done(Box::new(self.finished(job, *o, Some(planned)))))
     }
 
-    async fn pull_attempt(&self, job: &mut Job, creator: Option<&str>) -> Step<PublishOutcome> {
+    /// After an attempt: `Ok(transfer)` to send another init, or the item's answer.
+    fn after(
+        &self,
+        job: &mut Job,
+        end: Step<PublishOutcome>,
+        used: &'static str,
+    ) -> Result<&'static str, Attempt> {
+        let o = match end {
+            Step::Later(reason) => return Err(Attempt::Later { reason }),
+            Step::Ok(o) => return Err(Attempt::Done(Box::new(self.finished(job, o, Some(used))))),
+            Step::Finish(o) => o,
+        };
+        let reason = o.error.as_ref().map_or("", |e| e.code.as_str());
+        if o.status == Status::Failed {
+            let item = ItemId::new(job.record.id.clone());
+            let served_ok = self
+                .registry
+                .stats(&item)
+                .is_some_and(|s| s.full_downloads > 0);
+            let video = job.spec.kind == Kind::Video;
+            let decision = after_failure(
+                reason,
+                video,
+                self.falls_back(job),
+                used,
+                &job.record.previous_attempts,
+                served_ok,
+            );
+            if let AfterFailure::Retry(transfer) = decision {
+                tracing::warn!(item = %job.record.item, publish_id = ?o.publish_id, "the {used} attempt ended without a post ({reason}); TikTok's answer is final, so trying again by {transfer}");
+                job.add_previous(PreviousAttempt {
+                    publish_id: o.publish_id.clone(),
+                    transfer: used.to_string(),
+                    fail_reason: reason.to_string(),
+                });
+                self.registry.revoke(&item);
+                return Ok(transfer);
+            }
+        }
+        Err(Attempt::Done(Box::new(self.finished(job, *o, Some(used)))))
+    }
+
+    /// The item's outcome: its transfer, every earlier attempt, what TikTok fetched.
+    fn finished(&self, job: &Job, mut o: PublishOutcome, used: Option<&str>) -> PublishOutcome {
+        o.transfer = used.map(String::from);
+        o.previous_attempts = job.record.previous_attempts.clone();
+        self.with_fetched(job, o)
+    }
+
+    async fn pull_attempt(&self, job: &mut Job) -> Step<PublishOutcome> {
         let urls = tri!(self.expose(job, false).await);
         let (publish_id, _) = match self.init(job, "pull", Source::Pull(&urls)).await {
             Step::Ok(v) => v,
@@ -427,10 +580,11 @@ impl TikTokPublisher {
                 return Step::Later(r);
             }
         };
-        self.follow(job, &publish_id, true, creator).await
+        let init_at = job.current_attempt().and_then(|(_, at)| at);
+        self.follow(job, &publish_id, true, init_at).await
     }
 
-    async fn upload_attempt(&self, job: &mut Job, creator: Option<&str>) -> Step<PublishOutcome> {
+    async fn upload_attempt(&self, job: &mut Job) -> Step<PublishOutcome> {
         let path = job.media[0].clone();
         let size = match std::fs::metadata(&path) {
             Ok(m) => m.len(),
@@ -485,7 +639,8 @@ impl TikTokPublisher {
             o.publish_id = Some(publish_id);
             return Step::Finish(o);
         }
-        self.follow(job, &publish_id, false, creator).await
+        let init_at = job.current_attempt().and_then(|(_, at)| at);
+        self.follow(job, &publish_id, false, init_at).await
     }
 
     /// Revokes the item's URLs and records how much TikTok fetched.

@@ -233,8 +233,10 @@ impl Client {
             if let (Some(token), Some(bucket), Some(429)) = (token, bucket, error.http_status) {
                 self.inner.budget.exhaust(token, bucket).await;
             }
-            let retryable = matches!(error.class(), ErrorClass::Transient { .. })
-                && !(endpoint.is_init() && matches!(failure, Failure::MaybeSent(_)));
+            // Inits are never retried here: the publisher records an answer that created
+            // nothing in the journal before it backs off, and its back-off stops on SIGTERM.
+            let retryable =
+                matches!(error.class(), ErrorClass::Transient { .. }) && !endpoint.is_init();
             if !retryable || tries >= policy.attempts {
                 return Err(failure);
             }

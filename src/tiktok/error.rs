@@ -164,6 +164,16 @@ impl ApiError {
         let transient = ErrorClass::Transient {
             retry_after: self.retry_after,
         };
+        let class = self.class_by_code(transient);
+        // A refresh TikTok refuses for any lasting reason (not only `invalid_grant`) leaves the
+        // account without tokens: pause it until a new login, never fail its items one by one.
+        if self.endpoint == Endpoint::Refresh && !matches!(class, ErrorClass::Transient { .. }) {
+            return ErrorClass::AccountWide(AccountPause::NeedsLogin);
+        }
+        class
+    }
+
+    fn class_by_code(&self, transient: ErrorClass) -> ErrorClass {
         match self.code.as_str() {
             "spam_risk_too_many_posts" => ErrorClass::AccountWide(AccountPause::DailyPostCap),
             "spam_risk_too_many_pending_share" => {

@@ -23,7 +23,9 @@ fn upload_body(privacy: &str) -> VideoInit {
     }
 }
 
-/// 500, 429 and a non-JSON 502 are retried; the init that finally passes creates one post.
+/// An init answered 500 or 429 created nothing and says so (transient, not sent again by the
+/// client: the publisher journals it and backs off); a non-JSON 502 on status/fetch is retried
+/// inside the client. The init that finally passes creates one post.
 #[tokio::test]
 async fn transient_errors_are_retried() {
     let env = Env::logged_in(fast_config()).await;
@@ -47,6 +49,15 @@ async fn transient_errors_are_retried() {
     let token = env.token().await;
     // A 429 makes the client treat its window as full: keep that window short here.
     let client = client_for(&env.sandbox, Duration::from_millis(100));
+    for code in ["internal_error", "rate_limit_exceeded"] {
+        match client.video_init(&token, &upload_body("SELF_ONLY")).await {
+            Err(InitError::NotCreated(e)) => {
+                assert_eq!(e.code, code);
+                assert!(matches!(e.class(), ErrorClass::Transient { .. }), "{e:?}");
+            }
+            other => panic!("expected {code}, got {other:?}"),
+        }
+    }
     let init = client
         .video_init(&token, &upload_body("SELF_ONLY"))
         .await

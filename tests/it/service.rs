@@ -14,18 +14,28 @@ use crate::harness::{Dir, free_port};
 use crate::process::Tokdrop;
 
 /// The running binary, its log lines, and the emulator it talks to.
-struct Running {
-    d: Dir,
-    emu: SandboxHandle,
-    p: Tokdrop,
+pub(crate) struct Running {
+    pub(crate) d: Dir,
+    pub(crate) emu: SandboxHandle,
+    pub(crate) p: Tokdrop,
 }
 
-async fn start(extra_watch: &str, tune: impl FnOnce(&mut SandboxConfig)) -> Running {
+pub(crate) async fn start(extra_watch: &str, tune: impl FnOnce(&mut SandboxConfig)) -> Running {
     start_with_env(extra_watch, tune, &[]).await
 }
 
 async fn start_with_env(
     extra_watch: &str,
+    tune: impl FnOnce(&mut SandboxConfig),
+    envs: &[(&str, String)],
+) -> Running {
+    start_full(extra_watch, "", tune, envs).await
+}
+
+/// `extra_tiktok`: more keys of the `tiktok:` flow mapping (`, transfer: pull`).
+pub(crate) async fn start_full(
+    extra_watch: &str,
+    extra_tiktok: &str,
     tune: impl FnOnce(&mut SandboxConfig),
     envs: &[(&str, String)],
 ) -> Running {
@@ -47,7 +57,7 @@ async fn start_with_env(
         &format!(
             "state_dir: ./state
 server: {{listen: 127.0.0.1:{port}, public_url: {public}, tls: {{self_signed: true}}}}
-tiktok: {{client_key: {key}, client_secret_file: ./secret, api_base: {api}, auth_base: {api}}}
+tiktok: {{client_key: {key}, client_secret_file: ./secret, api_base: {api}, auth_base: {api}{extra_tiktok}}}
 watch:
   - path: ./inbox
     mode: direct
@@ -96,12 +106,12 @@ impl std::ops::DerefMut for Running {
 }
 
 impl Running {
-    fn stop(self) {
+    pub(crate) fn stop(self) {
         self.p.stop();
     }
 }
 
-fn sha256_hex(p: &std::path::Path) -> String {
+pub(crate) fn sha256_hex(p: &std::path::Path) -> String {
     hex::encode(Sha256::digest(fs::read(p).expect("read")))
 }
 
@@ -394,14 +404,14 @@ async fn token_refresh_during_a_long_poll() {
 }
 
 impl Running {
-    fn kill9(mut self) -> (Dir, SandboxHandle) {
+    pub(crate) fn kill9(mut self) -> (Dir, SandboxHandle) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("reap");
         (self.d, self.emu)
     }
 
     /// Starts `tokdrop run` on the folder (again, after a kill) with the emulator.
-    fn spawn(d: Dir, emu: SandboxHandle, envs: &[(&str, String)]) -> Running {
+    pub(crate) fn spawn(d: Dir, emu: SandboxHandle, envs: &[(&str, String)]) -> Running {
         let p = Tokdrop::spawn(d.tmp.path(), &["run", "--config", "watch.yaml"], envs);
         Running { d, emu, p }
     }

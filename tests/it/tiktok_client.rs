@@ -73,9 +73,11 @@ async fn http_200_errors_are_errors() {
     assert_eq!(err.http_status, Some(200));
 }
 
-/// An init answered 5xx then 429 created nothing, so it is retried until accepted.
+/// An init answered 5xx or 429 created nothing: the client says so at once (NotCreated,
+/// transient) and does not send it again itself — the publisher journals the refusal before it
+/// backs off, so a kill during the wait cannot leave an "init may have been sent".
 #[tokio::test]
-async fn answered_init_errors_are_retried() {
+async fn answered_init_errors_are_returned_not_retried() {
     let mock = Mock::start().await;
     mock.push(wire::VIDEO_INIT, Reply::err(500, "internal_error"));
     mock.push(wire::VIDEO_INIT, Reply::err(429, "rate_limit_exceeded"));
@@ -83,12 +85,20 @@ async fn answered_init_errors_are_retried() {
         wire::VIDEO_INIT,
         Reply::ok(json!({"publish_id": "v_pub_url~v2.1"})),
     );
-    let init = client(&mock.base())
-        .init(
-            &token(),
-            InitKind::Video,
-            &json!({"source_info": {"source": "PULL_FROM_URL"}}),
-        )
+    let c = client(&mock.base());
+    let body = json!({"source_info": {"source": "PULL_FROM_URL"}});
+    for (sent, code) in [(1, "internal_error"), (2, "rate_limit_exceeded")] {
+        match c.init(&token(), InitKind::Video, &body).await {
+            Err(InitError::NotCreated(e)) => {
+                assert_eq!(e.code, code);
+                assert!(matches!(e.class(), ErrorClass::Transient { .. }), "{e:?}");
+            }
+            other => panic!("expected {code}, got {other:?}"),
+        }
+        assert_eq!(mock.seen(wire::VIDEO_INIT).len(), sent);
+    }
+    let init = c
+        .init(&token(), InitKind::Video, &body)
         .await
         .expect("third try accepted");
     assert_eq!(init.publish_id, "v_pub_url~v2.1");

@@ -1,0 +1,206 @@
+//! One item, several attempts, never two posts (issue 13): against the emulator, with the real
+//! binary. A pull TikTok starts late, a cancel TikTok refuses, a restart during a daily cap, a
+//! publish_id TikTok forgets, and a failure TikTok calls retryable — each asserted on the
+//! emulator's record of what exists on TikTok.
+
+use std::time::Duration;
+
+use tokdrop_sandbox::{Calls, Control, Fault, SandboxEndpoint};
+
+use crate::service::{Running, sha256_hex, start, start_full};
+
+/// A video dropped with its sidecar; returns the SHA-256 of the file TikTok must end up with.
+fn drop_video(r: &Running, name: &str) -> String {
+    r.d.copy_sample("h264_faststart.mp4", &format!("outside/{name}.mp4"));
+    r.d.write(&format!("outside/{name}.yaml"), &format!("title: {name}\n"));
+    let sha = sha256_hex(&r.d.path(&format!("outside/{name}.mp4")));
+    for ext in ["yaml", "mp4"] {
+        std::fs::rename(
+            r.d.path(&format!("outside/{name}.{ext}")),
+            r.d.path(&format!("inbox/{name}.{ext}")),
+        )
+        .expect("mv");
+    }
+    sha
+}
+
+/// Waits (on the emulator's events) until nothing is left processing, then returns the record.
+async fn settled(r: &Running) -> Calls {
+    r.emu
+        .wait_until(Duration::from_secs(30), |c| {
+            c.posts
+                .iter()
+                .all(|p| p.status != "PROCESSING_DOWNLOAD" && p.status != "PROCESSING_UPLOAD")
+                .then(|| c.clone())
+        })
+        .await
+        .expect("every post settles")
+}
+
+/// `transfer: auto`, TikTok's download queued past `pull_start_timeout`: tokdrop revokes the
+/// links and cancels the first publish, uploads only after TikTok reports it FAILED, and the
+/// late pull (released afterwards) finds nothing: one post exists, and the result names the
+/// cancelled attempt by its publish_id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_pull_after_the_give_up_point_is_cancelled_not_doubled() {
+    let r = start_full("", ", pull_start_timeout: 1s", |c| c.hold_pulls = true, &[]).await;
+    let sha = drop_video(&r, "late");
+    let text = r.finished("late.mp4", 90);
+    assert!(text.contains("status: published"), "{text}");
+    assert!(text.contains("transfer: upload"), "{text}");
+    assert!(
+        text.contains("previous_attempts:\n- publish_id: v_pub_url~")
+            && text.contains("fail_reason: publish_cancelled"),
+        "{text}"
+    );
+    r.emu.set(|c| c.hold_pulls = false);
+    let calls = settled(&r).await;
+    assert_eq!(calls.existing_posts_of(&sha).len(), 1, "{:?}", calls.posts);
+    assert_eq!(calls.cancels.len(), 1);
+    assert_eq!(calls.cancels[0].code, "ok");
+    assert!(calls.downloads.is_empty(), "the cancelled pull never ran");
+    r.stop();
+}
+
+/// The same, when TikTok does not acknowledge the cancel: tokdrop keeps following the first
+/// publish (its links revoked) until TikTok says it FAILED; the late pull then fails against
+/// the revoked links, and only then is the file uploaded. Still one post.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unacknowledged_cancel_waits_for_tiktok_to_fail_the_pull() {
+    let r = start_full(
+        "",
+        ", pull_start_timeout: 1s",
+        |c| {
+            c.hold_pulls = true;
+            c.faults = vec![Fault::error(
+                SandboxEndpoint::Cancel,
+                500,
+                "internal_error",
+                5,
+            )];
+        },
+        &[],
+    )
+    .await;
+    let sha = drop_video(&r, "stubborn");
+    r.wait_line("did not cancel the publish", 60);
+    assert!(
+        r.emu.calls().init_calls().len() == 1,
+        "no second init while the first may still post"
+    );
+    // TikTok's queue moves on: its download hits the revoked links and fails.
+    r.emu.set(|c| c.hold_pulls = false);
+    let text = r.finished("stubborn.mp4", 90);
+    assert!(
+        text.contains("status: published") && text.contains("transfer: upload"),
+        "{text}"
+    );
+    assert!(text.contains("fail_reason: video_pull_failed"), "{text}");
+    let calls = settled(&r).await;
+    assert_eq!(calls.existing_posts_of(&sha).len(), 1, "{:?}", calls.posts);
+    assert_eq!(calls.downloads.len(), 1);
+    assert_eq!(
+        calls.downloads[0].http_status,
+        Some(404),
+        "{:?}",
+        calls.downloads
+    );
+    r.stop();
+}
+
+/// `transfer: pull` has no fallback: a download TikTok starts late is simply waited for, and
+/// nothing is cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_pull_without_fallback_is_waited_for() {
+    let r = start_full(
+        "",
+        ", pull_start_timeout: 1s, transfer: pull",
+        |c| c.pull_delay_ms = 3000,
+        &[],
+    )
+    .await;
+    let sha = drop_video(&r, "patient");
+    let text = r.finished("patient.mp4", 90);
+    assert!(
+        text.contains("status: published") && text.contains("transfer: pull"),
+        "{text}"
+    );
+    let calls = settled(&r).await;
+    assert_eq!(calls.existing_posts_of(&sha).len(), 1);
+    assert!(calls.cancels.is_empty());
+    assert_eq!(calls.init_calls().len(), 1);
+    r.stop();
+}
+
+/// Killed while TikTok held the download; restarted while the account is at its daily cap
+/// (creator_info would say `spam_risk_too_many_posts`): the post that already exists is
+/// followed at once, without creator_info, and published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_during_a_daily_cap_still_follows_the_post() {
+    let r = start("", |c| c.hold_pulls = true).await;
+    r.d.copy_sample("photo.jpg", "inbox/capped.jpg");
+    r.wait_line("init accepted item=capped.jpg", 60);
+    let (d, emu) = r.kill9();
+    emu.set(|c| {
+        c.daily_post_cap = 1; // the post just made fills it
+        c.hold_pulls = false;
+    });
+    let before = emu.calls().count(SandboxEndpoint::CreatorInfo);
+    let r = Running::spawn(d, emu, &[]);
+    let text = r.finished("capped.jpg", 60);
+    assert!(text.contains("status: published"), "{text}");
+    assert_eq!(
+        r.emu.calls().count(SandboxEndpoint::CreatorInfo),
+        before,
+        "a resumed post does not ask creator_info"
+    );
+    assert_eq!(r.emu.calls().posts.len(), 1);
+    r.stop();
+}
+
+/// TikTok forgets the publish_id while tokdrop follows it (`invalid_publish_id`): the post may
+/// exist, so the item ends `unknown` with the publish_id in the result, never `failed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forgotten_publish_id_is_unknown_not_failed() {
+    let r = start("", |c| c.hold_pulls = true).await;
+    r.d.copy_sample("photo.jpg", "inbox/forgot.jpg");
+    r.wait_line("init accepted item=forgot.jpg", 60);
+    let publish_id = r.emu.calls().posts[0].publish_id.clone();
+    r.emu
+        .control(Control {
+            expire_publish_ids: true,
+            ..Control::default()
+        })
+        .expect("control");
+    let text = r.finished("forgot.jpg", 60);
+    assert!(text.contains("status: unknown"), "{text}");
+    assert!(text.contains("code: invalid_publish_id"), "{text}");
+    assert!(
+        text.contains(&format!("publish_id: {publish_id}")),
+        "{text}"
+    );
+    assert!(r.d.path("failed/forgot.jpg").exists());
+    r.stop();
+}
+
+/// FAILED `internal` is retryable (tiktok-api.md §7.2) and FAILED is final: one new init, and
+/// the second attempt is published; the result lists the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_internal_failure_is_tried_once_more() {
+    let r = start("", |c| c.fail_next_posts = vec!["internal".into()]).await;
+    r.d.copy_sample("photo.jpg", "inbox/again.jpg");
+    let text = r.finished("again.jpg", 90);
+    assert!(text.contains("status: published"), "{text}");
+    assert!(
+        text.contains("previous_attempts:\n- publish_id: p_pub_url~")
+            && text.contains("fail_reason: internal"),
+        "{text}"
+    );
+    let calls = r.emu.calls();
+    assert_eq!(calls.init_calls().len(), 2);
+    assert_eq!(
+        calls.posts_by_status().get("PUBLISH_COMPLETE").copied(),
+        Some(1)
+    );
+    r.stop();
+}
