@@ -47,6 +47,10 @@ pub enum Stage {
         /// from it, across restarts). Absent in journals of older versions.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         init_at: Option<jiff::Timestamp>,
+        /// FILE_UPLOAD's `upload_url` (valid an hour): an upload cut short by a restart goes
+        /// on where TikTok says it stopped.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        upload_url: Option<String>,
     },
     Terminal {
         result: Box<ItemResult>,

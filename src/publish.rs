@@ -75,7 +75,12 @@ impl Job {
     }
 
     /// Journals the publish_id TikTok returned. Call it before anything else happens.
-    pub fn published(&mut self, publish_id: &str, transfer: &str) -> Result<(), JournalError> {
+    pub fn published(
+        &mut self,
+        publish_id: &str,
+        transfer: &str,
+        upload_url: Option<&str>,
+    ) -> Result<(), JournalError> {
         let stage = Stage::Published {
             publish_id: publish_id.to_string(),
             transfer: transfer.to_string(),
@@ -85,6 +90,7 @@ impl Job {
                 Vec::new()
             },
             init_at: Some(jiff::Timestamp::now()),
+            upload_url: upload_url.map(String::from),
         };
         self.journal.advance(&mut self.record, stage)
     }
@@ -95,6 +101,14 @@ impl Job {
             Stage::Published {
                 transfer, init_at, ..
             } => Some((transfer, *init_at)),
+            _ => None,
+        }
+    }
+
+    /// The journaled `upload_url` of the current FILE_UPLOAD attempt.
+    pub fn upload_url(&self) -> Option<&str> {
+        match &self.record.stage {
+            Stage::Published { upload_url, .. } => upload_url.as_deref(),
             _ => None,
         }
     }

@@ -80,6 +80,9 @@ impl TikTokPublisher {
     {
         let mut delay = Duration::from_secs(2);
         loop {
+            if self.cancel.is_cancelled() {
+                return Step::Later("the service is stopping".into());
+            }
             let r = self.tokens.with_token(&job.record.account, &mut call).await;
             let class = match &r {
                 Ok(_) => None,
@@ -209,6 +212,11 @@ impl TikTokPublisher {
         let kind = InitKind::from_path(request.endpoint).unwrap_or(InitKind::Video);
         let mut delay = Duration::from_secs(5);
         loop {
+            // Never a new publish request once the service is stopping (SIGTERM may arrive
+            // while an earlier call hung or during the back-off).
+            if self.cancel.is_cancelled() {
+                return Step::Later("the service is stopping".into());
+            }
             if let Err(e) = job.init_intent(transfer) {
                 return Step::Later(format!("cannot write the journal: {e}"));
             }
@@ -222,7 +230,9 @@ impl TikTokPublisher {
                 .await;
             match r {
                 Ok(resp) => {
-                    if let Err(e) = job.published(&resp.publish_id, transfer) {
+                    if let Err(e) =
+                        job.published(&resp.publish_id, transfer, resp.upload_url.as_deref())
+                    {
                         tracing::error!(item = %job.record.item, publish_id = %resp.publish_id, "cannot journal the publish_id: {e}");
                     }
                     tracing::info!(item = %job.record.item, publish_id = %resp.publish_id, transfer, "init accepted");
@@ -460,9 +470,13 @@ impl TikTokPublisher {
             if transfer == "pull" {
                 let _ = step!(self.expose(job, true).await);
             }
-            let end = self
-                .follow(job, &publish_id, transfer == "pull", init_at)
-                .await;
+            let end = match self.resume_upload(job, &publish_id).await {
+                Some(failed) => Step::Finish(failed),
+                None => {
+                    self.follow(job, &publish_id, transfer == "pull", init_at)
+                        .await
+                }
+            };
             next = match self.after(job, end, transfer) {
                 Ok(t) => t,
                 Err(attempt) => return attempt,
@@ -582,6 +596,31 @@ impl TikTokPublisher {
         };
         let init_at = job.current_attempt().and_then(|(_, at)| at);
         self.follow(job, &publish_id, true, init_at).await
+    }
+
+    /// After a restart, an upload that may have been cut short goes on where TikTok says it
+    /// stopped (a first PUT answered 416 names the progress; a complete upload is skipped).
+    /// `Some` is the attempt's failure.
+    async fn resume_upload(&self, job: &Job, publish_id: &str) -> Option<Box<PublishOutcome>> {
+        let url = job.upload_url()?.to_string();
+        let path = job.media[0].clone();
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let plan = ChunkPlan::for_size(size).ok()?;
+        job.show_stage("uploading (resumed)");
+        tracing::info!(item = %job.record.item, %publish_id, "making sure TikTok has the whole upload");
+        match self
+            .tokens
+            .client()
+            .upload_file_from(&url, &path, &plan, content_type(&path), 0)
+            .await
+        {
+            Ok(()) => None,
+            Err(e) => {
+                let mut o = api_failure(ErrorStage::Transfer, &e);
+                o.publish_id = Some(publish_id.to_string());
+                Some(o)
+            }
+        }
     }
 
     async fn upload_attempt(&self, job: &mut Job) -> Step<PublishOutcome> {

@@ -28,12 +28,22 @@ impl ChunkAck {
     }
 }
 
-/// Parses `bytes 0-LAST/TOTAL` into the number of bytes received (`LAST + 1`).
+/// Parses `bytes 0-LAST/TOTAL` into the number of bytes received (`LAST + 1`); `bytes */TOTAL`
+/// (nothing received yet) is 0.
 fn uploaded_bytes(header: &str) -> Option<u64> {
     let range = header.trim().strip_prefix("bytes ")?;
     let (span, _total) = range.split_once('/')?;
+    if span.trim() == "*" {
+        return Some(0);
+    }
     let (_, last) = span.split_once('-')?;
     last.trim().parse::<u64>().ok().map(|l| l + 1)
+}
+
+/// A chunk PUT that failed, with TikTok's progress header when the answer had one.
+struct ChunkFailure {
+    error: ApiError,
+    progress: Option<u64>,
 }
 
 fn file_error(message: String) -> ApiError {
@@ -50,12 +60,29 @@ impl Client {
         chunk: Chunk,
         content_type: &str,
     ) -> Result<ChunkAck, ApiError> {
+        self.put_chunk(upload_url, path, plan, chunk, content_type)
+            .await
+            .map_err(|f| f.error)
+    }
+
+    async fn put_chunk(
+        &self,
+        upload_url: &str,
+        path: &Path,
+        plan: &ChunkPlan,
+        chunk: Chunk,
+        content_type: &str,
+    ) -> Result<ChunkAck, ChunkFailure> {
+        let failed = |error: ApiError| ChunkFailure {
+            error,
+            progress: None,
+        };
         let size = tokio::fs::metadata(path)
             .await
-            .map_err(|e| file_error(format!("{}: {e}", path.display())))?
+            .map_err(|e| failed(file_error(format!("{}: {e}", path.display()))))?
             .len();
         if size != plan.video_size {
-            return Err(ApiError::transport(
+            return Err(failed(ApiError::transport(
                 Endpoint::Upload,
                 codes::FILE_CHANGED,
                 format!(
@@ -63,14 +90,14 @@ impl Client {
                     path.display(),
                     plan.video_size
                 ),
-            ));
+            )));
         }
         let mut file = tokio::fs::File::open(path)
             .await
-            .map_err(|e| file_error(format!("{}: {e}", path.display())))?;
+            .map_err(|e| failed(file_error(format!("{}: {e}", path.display()))))?;
         file.seek(SeekFrom::Start(chunk.first_byte))
             .await
-            .map_err(|e| file_error(format!("{}: {e}", path.display())))?;
+            .map_err(|e| failed(file_error(format!("{}: {e}", path.display()))))?;
         let body = reqwest::Body::wrap_stream(ReaderStream::with_capacity(
             file.take(chunk.len()),
             256 * 1024,
@@ -87,7 +114,7 @@ impl Client {
         let response = request
             .send()
             .await
-            .map_err(|e| transport_failure(Endpoint::Upload, e).into_error())?;
+            .map_err(|e| failed(transport_failure(Endpoint::Upload, e).into_error()))?;
         let status = response.status().as_u16();
         let uploaded = response
             .headers()
@@ -108,7 +135,7 @@ impl Client {
                     _ => codes::HTTP_ERROR,
                 };
                 let text = response.text().await.unwrap_or_default();
-                Err(ApiError {
+                let error = ApiError {
                     http_status: Some(status),
                     ..ApiError::transport(
                         Endpoint::Upload,
@@ -121,6 +148,10 @@ impl Client {
                             text.chars().take(200).collect::<String>()
                         ),
                     )
+                };
+                Err(ChunkFailure {
+                    error,
+                    progress: uploaded,
                 })
             }
         }
@@ -135,44 +166,88 @@ impl Client {
         plan: &ChunkPlan,
         content_type: &str,
     ) -> Result<(), ApiError> {
-        tracing::info!(%plan, "uploading by FILE_UPLOAD");
+        self.upload_file_from(upload_url, path, plan, content_type, 0)
+            .await
+    }
+
+    /// Uploads from byte `start` (0 for a new upload, or where an interrupted one may have
+    /// stopped). A 416 whose progress header (tiktok-api.md §4.5) names a chunk boundary —
+    /// TikTok stored a chunk whose answer was lost to a 5xx, or an earlier run got further —
+    /// goes on from there; progress at the end of the file means TikTok has it all.
+    pub async fn upload_file_from(
+        &self,
+        upload_url: &str,
+        path: &Path,
+        plan: &ChunkPlan,
+        content_type: &str,
+        start: u64,
+    ) -> Result<(), ApiError> {
+        tracing::info!(%plan, start, "uploading by FILE_UPLOAD");
         let policy = self.inner.config.retry;
-        for chunk in plan.chunks() {
+        let chunks: Vec<Chunk> = plan.chunks().collect();
+        let resumable = |p: u64| p == plan.video_size || chunks.iter().any(|c| c.first_byte == p);
+        let mismatch = |message: String, status: Option<u16>| ApiError {
+            http_status: status,
+            ..ApiError::transport(Endpoint::Upload, codes::UPLOAD_RANGE_MISMATCH, message)
+        };
+        let mut next = start;
+        let mut jumps = 0;
+        while next < plan.video_size {
+            let Some(chunk) = chunks.iter().copied().find(|c| c.first_byte == next) else {
+                return Err(mismatch(
+                    format!("byte {next} does not start a chunk of {plan}"),
+                    None,
+                ));
+            };
             let mut tries = 0;
             let ack = loop {
                 tries += 1;
                 match self
-                    .upload_chunk(upload_url, path, plan, chunk, content_type)
+                    .put_chunk(upload_url, path, plan, chunk, content_type)
                     .await
                 {
-                    Ok(ack) => break ack,
-                    Err(e)
-                        if matches!(e.class(), ErrorClass::Transient { .. })
+                    Ok(ack) => break Some(ack),
+                    Err(f)
+                        if matches!(f.error.class(), ErrorClass::Transient { .. })
                             && tries < policy.chunk_attempts =>
                     {
-                        tracing::warn!(chunk = chunk.index + 1, code = %e.code, http_status = ?e.http_status, "chunk failed, retrying it");
-                        tokio::time::sleep(policy.delay(tries - 1, e.retry_after)).await;
+                        tracing::warn!(chunk = chunk.index + 1, code = %f.error.code, http_status = ?f.error.http_status, "chunk failed, retrying it");
+                        tokio::time::sleep(policy.delay(tries - 1, f.error.retry_after)).await;
                     }
-                    Err(e) => return Err(e),
+                    Err(f)
+                        if f.error.code == codes::UPLOAD_RANGE_MISMATCH
+                            && jumps <= chunks.len()
+                            && f.progress.is_some_and(|p| p != next && resumable(p)) =>
+                    {
+                        let progress = f.progress.unwrap_or(next);
+                        tracing::warn!(
+                            chunk = chunk.index + 1,
+                            progress,
+                            total = plan.video_size,
+                            "TikTok already holds the file up to this byte; going on from there"
+                        );
+                        jumps += 1;
+                        next = progress;
+                        break None;
+                    }
+                    Err(f) => return Err(f.error),
                 }
             };
+            let Some(ack) = ack else { continue };
             let last = chunk.index + 1 == plan.total_chunk_count;
             tracing::debug!(chunk = chunk.index + 1, status = ack.http_status, uploaded = ?ack.uploaded_bytes, "chunk accepted");
             if last != ack.is_complete() {
-                return Err(ApiError {
-                    http_status: Some(ack.http_status),
-                    ..ApiError::transport(
-                        Endpoint::Upload,
-                        codes::UPLOAD_RANGE_MISMATCH,
-                        format!(
-                            "chunk {} of {} answered HTTP {}",
-                            chunk.index + 1,
-                            plan.total_chunk_count,
-                            ack.http_status
-                        ),
-                    )
-                });
+                return Err(mismatch(
+                    format!(
+                        "chunk {} of {} answered HTTP {}",
+                        chunk.index + 1,
+                        plan.total_chunk_count,
+                        ack.http_status
+                    ),
+                    Some(ack.http_status),
+                ));
             }
+            next = chunk.last_byte + 1;
         }
         Ok(())
     }
@@ -190,6 +265,7 @@ mod tests {
             uploaded_bytes("bytes 0-50000122/50000123"),
             Some(50_000_123)
         );
+        assert_eq!(uploaded_bytes("bytes */50000123"), Some(0));
         assert_eq!(uploaded_bytes("garbage"), None);
     }
 }

@@ -204,3 +204,26 @@ async fn an_internal_failure_is_tried_once_more() {
     );
     r.stop();
 }
+
+/// Killed while the upload was going (`transfer: upload`; the emulator holds the chunk PUT):
+/// after the restart the upload goes on where TikTok says it is — from the journaled
+/// upload_url, within its hour — and the post is published once with exactly the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_upload_is_resumed_after_a_restart() {
+    let r = start_full("", ", transfer: upload", |c| c.hold_uploads = true, &[]).await;
+    let sha = drop_video(&r, "cut");
+    r.wait_line("init accepted item=cut.mp4", 60);
+    let (d, emu) = r.kill9();
+    emu.set(|c| c.hold_uploads = false);
+    let r = Running::spawn(d, emu, &[]);
+    let text = r.finished("cut.mp4", 60);
+    assert!(
+        text.contains("status: published") && text.contains("transfer: upload"),
+        "{text}"
+    );
+    let calls = settled(&r).await;
+    assert_eq!(calls.posts.len(), 1, "{:?}", calls.posts);
+    assert_eq!(calls.existing_posts_of(&sha).len(), 1);
+    assert_eq!(calls.init_calls().len(), 1);
+    r.stop();
+}

@@ -83,7 +83,7 @@ impl Publisher for FakePublisher {
                         writeln!(f, "{item}").expect("init log");
                     }
                     let id = format!("v_pub_url~v2.{}", self.inits.lock().expect("lock").len());
-                    job.published(&id, "pull").expect("journal");
+                    job.published(&id, "pull", None).expect("journal");
                     id
                 }
             };

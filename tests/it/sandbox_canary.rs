@@ -128,8 +128,10 @@ async fn no_secret_leaks_from_a_sandbox_session() {
         .upload_file(&upload_url, &path, &plan, "video/mp4")
         .await
         .expect("upload");
+    // The same chunk again: 416 (a whole upload again would just see TikTok has it all).
+    let first = plan.chunks().next().expect("one chunk");
     let bad = client
-        .upload_file(&upload_url, &path, &plan, "video/mp4")
+        .upload_chunk(&upload_url, &path, &plan, first, "video/mp4")
         .await
         .expect_err("done");
     texts.push(format!("{bad} {bad:?}"));

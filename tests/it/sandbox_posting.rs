@@ -7,7 +7,7 @@ use tokdrop::tiktok::wire::{
     ContentInit, InboxVideoInit, MediaType, PhotoPostInfo, PhotoSource, PostMode, PublishState,
     PullFromUrl, VideoInit, VideoPostInfo, VideoSource,
 };
-use tokdrop_sandbox::{Calls, PostRecord, SandboxEndpoint};
+use tokdrop_sandbox::{Calls, Fault, PostRecord, SandboxEndpoint};
 
 use crate::sandbox_harness::{Env, MediaServer, fast_config, pattern, sha256};
 
@@ -430,4 +430,85 @@ async fn unaudited_app_posts_self_only() {
         1,
         "exactly one post exists"
     );
+}
+
+/// A chunk TikTok stored although its answer was a 502: the client's retry of that chunk gets
+/// 416, whose progress header (tiktok-api.md §4.5) says where TikTok is, and the upload goes
+/// on from there. An upload restarted from byte 0 (as after a restart) skips what TikTok
+/// already holds the same way. Each time TikTok ends with exactly the file.
+#[tokio::test]
+async fn upload_goes_on_where_tiktok_says_it_is() {
+    let mut config = fast_config();
+    config.chunk_rule_scale = 1000;
+    let mut stored = Fault::error(SandboxEndpoint::Upload, 502, "x", 1);
+    stored.code = None;
+    stored.take_effect = true;
+    config.faults = vec![stored];
+    let env = Env::logged_in(config).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("clip.mp4");
+    let data = pattern(35_000);
+    std::fs::write(&path, &data).expect("write");
+    let plan = ChunkPlan {
+        video_size: 35_000,
+        chunk_size: 10_000,
+        total_chunk_count: 3,
+    };
+    let body = VideoInit {
+        post_info: post_info("SELF_ONLY"),
+        source_info: VideoSource::FileUpload {
+            video_size: plan.video_size,
+            chunk_size: plan.chunk_size,
+            total_chunk_count: plan.total_chunk_count,
+        },
+    };
+    let token = env.token().await;
+    let upload_statuses = |env: &Env| -> Vec<u16> {
+        env.sandbox
+            .calls()
+            .of(SandboxEndpoint::Upload)
+            .iter()
+            .map(|c| c.http_status)
+            .collect()
+    };
+
+    let first = env.client().video_init(&token, &body).await.expect("init");
+    env.client()
+        .upload_file(
+            first.upload_url.as_deref().expect("url"),
+            &path,
+            &plan,
+            "video/mp4",
+        )
+        .await
+        .expect("upload goes on after the 416");
+    let post = env
+        .until(post_when(&first.publish_id, |p| {
+            p.status == "PUBLISH_COMPLETE"
+        }))
+        .await;
+    assert_eq!(post.upload_sha256.as_deref(), Some(sha256(&data).as_str()));
+    assert_eq!(upload_statuses(&env), [502, 416, 206, 201]);
+
+    // Resumed from byte 0 while TikTok holds the first two chunks.
+    let second = env.client().video_init(&token, &body).await.expect("init");
+    let url = second.upload_url.expect("url");
+    let chunks: Vec<_> = plan.chunks().collect();
+    for chunk in &chunks[..2] {
+        env.client()
+            .upload_chunk(&url, &path, &plan, *chunk, "video/mp4")
+            .await
+            .expect("chunk");
+    }
+    env.client()
+        .upload_file_from(&url, &path, &plan, "video/mp4", 0)
+        .await
+        .expect("resumed upload");
+    let post = env
+        .until(post_when(&second.publish_id, |p| {
+            p.status == "PUBLISH_COMPLETE"
+        }))
+        .await;
+    assert_eq!(post.upload_sha256.as_deref(), Some(sha256(&data).as_str()));
+    assert_eq!(upload_statuses(&env)[4..], [206, 206, 416, 201]);
 }

@@ -151,6 +151,9 @@ pub struct SandboxConfig {
     pub envelope: Envelope,
     /// Tests: while true, no download starts (they wait, as if TikTok's queue were long).
     pub hold_pulls: bool,
+    /// Tests: while true, chunk PUTs hang unread (a stalled upload link); when released, each
+    /// held PUT is answered 504 without storing anything, as after a gateway timeout.
+    pub hold_uploads: bool,
     /// Time between the media being complete and the post's terminal status.
     pub processing_delay_ms: u64,
     /// Time after PUBLISH_COMPLETE before a public post gets its ids.
@@ -211,6 +214,7 @@ impl Default for SandboxConfig {
             status_names: BTreeMap::new(),
             envelope: Envelope::default(),
             hold_pulls: false,
+            hold_uploads: false,
             processing_delay_ms: 200,
             moderation_delay_ms: 1000,
             upload_url_secs: 3600,

@@ -44,6 +44,14 @@ pub(super) async fn put(
     body: Body,
 ) -> Response {
     reply::run(&shared, SandboxEndpoint::Upload, None, async {
+        let mut held = false;
+        while shared.config().hold_uploads && !shared.shutdown.is_cancelled() {
+            held = true;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        if held {
+            return Reply::text(504, "http_error", "the upload link timed out");
+        }
         let range = headers
             .get(header::CONTENT_RANGE)
             .and_then(|v| v.to_str().ok())
