@@ -217,6 +217,14 @@ impl TikTokPublisher {
             if self.cancel.is_cancelled() {
                 return Step::Later("the service is stopping".into());
             }
+            // The rate window is waited out before the journal says an init may be sent.
+            if let Ok(token) = self.tokens.access_token(&job.record.account).await {
+                job.show_stage("waiting for TikTok's rate limit");
+                tokio::select! {
+                    () = self.cancel.cancelled() => return Step::Later("the service is stopping".into()),
+                    () = self.tokens.client().wait_for_init_slot(&token, kind) => {}
+                }
+            }
             if let Err(e) = job.init_intent(transfer) {
                 return Step::Later(format!("cannot write the journal: {e}"));
             }
@@ -260,6 +268,11 @@ impl TikTokPublisher {
                         ErrorClass::Transient { retry_after } => {
                             let wait = retry_after.unwrap_or(delay);
                             delay = (delay * 2).min(Duration::from_secs(300));
+                            tracing::warn!(item = %job.record.item, "TikTok did not take the publish request for now ({}); nothing was created, trying again in {} s", error_code(&err), wait.as_secs());
+                            job.show_stage(format!(
+                                "waiting to send the publish request again ({} s)",
+                                wait.as_secs()
+                            ));
                             tokio::select! {
                                 () = self.cancel.cancelled() => return Step::Later("the service is stopping".into()),
                                 () = tokio::time::sleep(wait) => {}

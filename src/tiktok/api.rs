@@ -216,6 +216,14 @@ impl Client {
         }
     }
 
+    /// Waits until an init of `kind` would be sent at once under the rate budget (see
+    /// [`super::budget::RateBudget::wait_for_slot`]).
+    pub async fn wait_for_init_slot(&self, token: &Secret, kind: InitKind) {
+        if let Some(bucket) = super::budget::Bucket::for_endpoint(kind.endpoint()) {
+            self.inner.budget.wait_for_slot(token, bucket).await;
+        }
+    }
+
     pub async fn video_init(
         &self,
         token: &Secret,

@@ -151,6 +151,32 @@ impl RateBudget {
         }
     }
 
+    /// Waits until a call of `bucket` would be sent at once, without booking it: the publisher
+    /// waits here *before* it journals that an init may be sent, so a kill during the wait
+    /// cannot leave an item whose init "may have reached TikTok".
+    pub async fn wait_for_slot(&self, token: &Secret, bucket: Bucket) {
+        let window = self.window(token, bucket);
+        let (limit, span) = (self.limit(bucket), self.span());
+        loop {
+            let wake = {
+                let mut window = window.lock().await;
+                let now = Instant::now();
+                while window
+                    .sent
+                    .front()
+                    .is_some_and(|&t| now.duration_since(t) >= span)
+                {
+                    window.sent.pop_front();
+                }
+                match window.sent.front() {
+                    Some(&oldest) if window.sent.len() >= limit => oldest + span,
+                    _ => return,
+                }
+            };
+            tokio::time::sleep_until(wake).await;
+        }
+    }
+
     /// TikTok said 429 anyway (another client uses the token): treat the window as full now.
     pub async fn exhaust(&self, token: &Secret, bucket: Bucket) {
         let window = self.window(token, bucket);
@@ -230,6 +256,27 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::ZERO);
         b.acquire(&token, Bucket::Init).await;
         assert_eq!(start.elapsed(), Duration::from_secs(61));
+    }
+
+    /// Waiting for a slot books nothing: it returns at once while the window has room, waits
+    /// a full window after it filled (as a 429 makes it), and the next acquire still gets the
+    /// slot without waiting again.
+    #[tokio::test(start_paused = true)]
+    async fn waiting_for_a_slot_books_nothing() {
+        let b = budget();
+        let token = Secret::new("act.w");
+        let start = Instant::now();
+        for _ in 0..10 {
+            b.wait_for_slot(&token, Bucket::Init).await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        b.acquire(&token, Bucket::Init).await;
+        b.exhaust(&token, Bucket::Init).await;
+        b.wait_for_slot(&token, Bucket::Init).await;
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_secs(60), "{waited:?}");
+        b.acquire(&token, Bucket::Init).await;
+        assert_eq!(start.elapsed(), waited, "the slot was still free");
     }
 
     /// Tokens and groups have separate windows; the three init endpoints share one.

@@ -227,3 +227,30 @@ async fn an_interrupted_upload_is_resumed_after_a_restart() {
     assert_eq!(calls.init_calls().len(), 1);
     r.stop();
 }
+
+/// An init answered 429 created nothing, and the journal says so before the back-off: killed
+/// during the back-off, the restarted service sends it again (not `unknown`), and one post
+/// exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_during_the_back_off_after_a_429_is_not_unknown() {
+    let r = start("", |c| {
+        c.faults = vec![Fault::error(
+            SandboxEndpoint::ContentInit,
+            429,
+            "rate_limit_exceeded",
+            1,
+        )];
+    })
+    .await;
+    r.d.copy_sample("photo.jpg", "inbox/busy.jpg");
+    r.wait_line("nothing was created, trying again", 60);
+    let (d, emu) = r.kill9();
+    let r = Running::spawn(d, emu, &[]);
+    let text = r.finished("busy.jpg", 60);
+    assert!(text.contains("status: published"), "{text}");
+    let calls = r.emu.calls();
+    let codes: Vec<&str> = calls.init_calls().iter().map(|c| c.code.as_str()).collect();
+    assert_eq!(codes, ["rate_limit_exceeded", "ok"]);
+    assert_eq!(calls.posts.len(), 1);
+    r.stop();
+}
