@@ -9,10 +9,7 @@ use crate::check;
 use crate::cli::{AuthCommand, CheckArgs, Cli, Command};
 use crate::config::{Config, ConfigError};
 
-/// Exit codes of SPEC §1.
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
+pub use crate::cli::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
 /// Executes the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {

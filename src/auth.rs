@@ -5,7 +5,7 @@
 use std::io::BufRead;
 use std::time::Duration;
 
-use crate::app::{EXIT_FAILED, EXIT_OK};
+use crate::cli::{EXIT_FAILED, EXIT_OK};
 use crate::config::Config;
 use crate::service;
 use crate::tiktok::client::{Client, ClientConfig};

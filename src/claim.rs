@@ -12,8 +12,7 @@ use crate::items::ItemFiles;
 use crate::journal::{ClaimedPath, Journal, JournalError, Record, Stage};
 use crate::sidecar::Mode;
 
-/// Name of the work area inside each watched folder. Listings skip it whatever the patterns say.
-pub const WORK_DIR: &str = ".tokdrop";
+pub use crate::items::WORK_DIR;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClaimError {

@@ -1,10 +1,16 @@
-//! The command line (SPEC §1): clap types only. What each command does lives in `app`.
+//! The command line (SPEC §1): clap types and the exit codes. What each command does lives in
+//! `app`.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::duration::HumanDuration;
+
+/// Exit codes of SPEC §1.
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
 
 /// Turns a folder into a TikTok publishing queue.
 ///

@@ -18,7 +18,7 @@ use crate::diagnostic::{Diagnostic, List};
 use crate::sidecar::{Mode, PostFields};
 use crate::yaml;
 
-pub use checks::{absolute, normalize};
+pub use crate::paths::{absolute, normalize};
 pub use raw::{LogFormat, Rotation, SidecarPolicy, Transfer};
 
 /// Where the config is looked for when `--config` and `$TOKDROP_CONFIG` are not given.
@@ -189,7 +189,7 @@ impl Config {
 
     /// The watch entry whose folder contains `path` (the deepest match), if any.
     pub fn watch_for(&self, path: &Path) -> Option<&WatchConfig> {
-        let abs = checks::absolute(path);
+        let abs = absolute(path);
         self.watch
             .iter()
             .filter(|w| abs.starts_with(&w.path))

@@ -68,7 +68,7 @@ impl Diagnostic {
 
 /// A path as a user wants to read it: relative to the current directory when it is below it.
 pub fn display_path(p: &Path) -> String {
-    let abs = crate::config::absolute(p);
+    let abs = crate::paths::absolute(p);
     match std::env::current_dir()
         .ok()
         // Under systemd the working directory is `/`: keep paths absolute there.

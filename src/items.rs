@@ -13,6 +13,10 @@ use crate::diagnostic::Diagnostic;
 use crate::media::MediaKind;
 use crate::sidecar::rules::{Kind, natural_cmp};
 
+/// Name of the work area inside each watched folder (where `claim` moves items). Listings
+/// skip it whatever the patterns say.
+pub const WORK_DIR: &str = ".tokdrop";
+
 /// Sidecar extensions, in the order they are looked for.
 const SIDECAR_EXTS: [&str; 2] = ["yaml", "yml"];
 /// The sidecar names inside a photo-set folder.
@@ -60,7 +64,7 @@ fn list_dir(dir: &Path, w: &WatchConfig) -> io::Result<Listing> {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
         // The work area is never an item, whatever the exclude patterns say.
-        if w.excludes(&name) || name == crate::claim::WORK_DIR {
+        if w.excludes(&name) || name == WORK_DIR {
             continue;
         }
         let ft = entry.file_type()?;
@@ -354,6 +358,6 @@ fn neighbours(dir: &Path, name: &str, w: &WatchConfig) -> Vec<String> {
 
 /// Whether `dir` is a folder directly inside the watched folder (so its files form a set).
 fn is_in_set(dir: &Path, w: &WatchConfig) -> bool {
-    let abs = crate::config::absolute(dir);
+    let abs = crate::paths::absolute(dir);
     abs.parent() == Some(w.path.as_path())
 }

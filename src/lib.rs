@@ -44,6 +44,7 @@ pub mod ledger;
 pub mod logging;
 pub mod media;
 pub mod outcome;
+pub mod paths;
 pub mod pipeline;
 pub mod post;
 pub mod publish;

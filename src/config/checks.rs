@@ -3,7 +3,9 @@
 //! keyed by path (`watch[1].done_dir`) so the caller can point at the line.
 
 use std::net::SocketAddr;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+use crate::paths::{absolute, normalize};
 use std::time::Duration;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -578,31 +580,6 @@ fn globs(c: &mut Checker, key: &str, patterns: &[String]) -> GlobSet {
         }
     }
     b.build().unwrap_or_else(|_| GlobSet::empty())
-}
-
-/// `path` made absolute against the current directory, without touching the file system.
-pub fn absolute(path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        normalize(path)
-    } else {
-        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-        normalize(&cwd.join(path))
-    }
-}
-
-/// Removes `.` and resolves `..` lexically.
-pub fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for comp in path.components() {
-        match comp {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }
 
 /// The canonical path when it exists (symlinks resolved), else the lexical one.

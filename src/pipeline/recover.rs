@@ -55,8 +55,9 @@ pub(super) fn recover(
             Stage::Claiming | Stage::Claimed | Stage::Published { .. } => {
                 requeue(shared, record, queues)
             }
-            Stage::InitIntent { .. } => {
+            Stage::InitIntent { transfer, .. } => {
                 let mut r = base_result(&record, Status::Unknown);
+                r.transfer = Some(transfer.clone());
                 r.error = Some(ResultError {
                     stage: ErrorStage::Restart,
                     code: "interrupted_after_init".to_string(),

@@ -10,6 +10,7 @@ mod crash;
 mod fake;
 mod harness;
 mod intake;
+mod layout;
 mod process;
 mod reload;
 mod sandbox_canary;
