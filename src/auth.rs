@@ -108,14 +108,41 @@ pub async fn login(config: &Config, account: &str, no_listen: bool) -> u8 {
             );
             if !outcome.missing.is_empty() {
                 eprintln!(
-                    "warning: TikTok did not grant {}; posts that need it will fail.\n  help: run tokdrop auth login again and leave every permission switched on",
+                    "warning: TikTok did not grant {}.",
                     outcome.missing.join(", ")
+                );
+            }
+            let unmet = unmet_needs(config, account, &outcome.granted);
+            for line in &unmet {
+                eprintln!("warning: {line}");
+            }
+            if !outcome.missing.is_empty() || !unmet.is_empty() {
+                eprintln!(
+                    "  help: run tokdrop auth login --account {account} again and leave every permission switched on (and check that the app is approved for these scopes in the TikTok developer portal)"
                 );
             }
             EXIT_OK
         }
         Err(e) => fail(&e),
     }
+}
+
+/// One line per folder of `account` whose mode needs a scope that is not in `granted`.
+pub fn unmet_needs(config: &Config, account: &str, granted: &[String]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (scope, folders) in config.needed_scopes(account) {
+        if granted.iter().any(|g| g == scope) {
+            continue;
+        }
+        for w in folders {
+            lines.push(format!(
+                "{} ({} mode) cannot post: it needs the scope {scope}, which this login was not granted",
+                crate::diagnostic::display_path(&w.path),
+                w.mode
+            ));
+        }
+    }
+    lines
 }
 
 fn fail(e: &dyn std::fmt::Display) -> u8 {
@@ -171,17 +198,58 @@ pub async fn status(config: &Config) -> u8 {
                 );
             }
         }
-        let check = tokens
-            .with_token(account, |t| {
-                let client = tokens.client().clone();
-                async move { client.creator_info(&t).await }
-            })
-            .await;
+        let granted = tokens
+            .info(account)
+            .await
+            .ok()
+            .flatten()
+            .map(|i| i.scopes)
+            .unwrap_or_default();
+        let unmet = unmet_needs(config, account, &granted);
+        for line in &unmet {
+            println!("  {line}\n  help: tokdrop auth login --account {account}");
+            code = EXIT_NEEDS_LOGIN;
+        }
+        // creator_info needs video.publish; an inbox-only login is checked with user/info.
+        let direct = config
+            .needed_scopes(account)
+            .iter()
+            .any(|(s, _)| *s == "video.publish");
+        let check = if direct && granted.iter().any(|s| s == "video.publish") {
+            tokens
+                .with_token(account, |t| {
+                    let client = tokens.client().clone();
+                    async move { client.creator_info(&t).await }
+                })
+                .await
+                .map(|ci| {
+                    format!(
+                        "@{} ({}), may post videos up to {} s",
+                        ci.creator_username, ci.creator_nickname, ci.max_video_post_duration_sec
+                    )
+                })
+        } else {
+            let fields = if granted.iter().any(|s| s == "user.info.profile") {
+                "open_id,display_name,username"
+            } else {
+                "open_id,display_name"
+            };
+            tokens
+                .with_token(account, |t| {
+                    let client = tokens.client().clone();
+                    async move { client.user_info_fields(&t, fields).await }
+                })
+                .await
+                .map(|u| {
+                    let shown = u.display_name.clone().unwrap_or(u.open_id.clone());
+                    match u.username.as_deref() {
+                        Some(name) if !name.is_empty() => format!("@{name} ({shown})"),
+                        _ => shown,
+                    }
+                })
+        };
         match check {
-            Ok(ci) => println!(
-                "  TikTok accepts it: @{} ({}), may post videos up to {} s",
-                ci.creator_username, ci.creator_nickname, ci.max_video_post_duration_sec
-            ),
+            Ok(who) => println!("  TikTok accepts it: {who}"),
             Err(e) => match e.class() {
                 crate::tiktok::error::ErrorClass::Auth(_)
                 | crate::tiktok::error::ErrorClass::AccountWide(

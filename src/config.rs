@@ -197,6 +197,20 @@ impl Config {
     }
 
     /// Every account named by a watch entry, in order of first use.
+    /// The TikTok scopes `account`'s folders need, each with the folders that need it:
+    /// `video.publish` for direct folders, `video.upload` for inbox folders.
+    pub fn needed_scopes(&self, account: &str) -> Vec<(&'static str, Vec<&WatchConfig>)> {
+        let mut out: Vec<(&'static str, Vec<&WatchConfig>)> = Vec::new();
+        for w in self.watch.iter().filter(|w| w.account == account) {
+            let scope = mode_scope(w.mode);
+            match out.iter_mut().find(|(s, _)| *s == scope) {
+                Some((_, folders)) => folders.push(w),
+                None => out.push((scope, vec![w])),
+            }
+        }
+        out
+    }
+
     pub fn accounts(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
         for w in &self.watch {
@@ -210,3 +224,27 @@ impl Config {
 
 #[cfg(test)]
 mod tests;
+
+/// The scope a folder's mode needs (tiktok-api.md §3.1).
+pub fn mode_scope(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Direct => "video.publish",
+        Mode::Inbox => "video.upload",
+    }
+}
+
+/// Default `tiktok.scopes`: `user.info.basic`, `user.info.profile` (the username for post
+/// links), and the posting scopes the folders' modes need, nothing more.
+pub fn scopes_for(watch: &[WatchConfig]) -> Vec<String> {
+    let mut scopes = vec![
+        "user.info.basic".to_string(),
+        "user.info.profile".to_string(),
+    ];
+    for w in watch {
+        let s = mode_scope(w.mode).to_string();
+        if !scopes.contains(&s) {
+            scopes.push(s);
+        }
+    }
+    scopes
+}

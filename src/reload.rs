@@ -13,9 +13,11 @@ use crate::logging::LogGuard;
 use crate::serve::TlsHandle;
 use crate::systemd::Notifier;
 
-/// Gives a new account a sandbox login (`run --sandbox`: there is no real TikTok to log into).
-pub type SandboxLogin =
-    Box<dyn Fn(String) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+/// Gives a new account a sandbox login asking for these scopes (`run --sandbox`: there is no
+/// real TikTok to log into).
+pub type SandboxLogin = Box<
+    dyn Fn(String, Vec<String>) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync,
+>;
 
 /// What SIGHUP can change without a restart.
 pub struct Reload {
@@ -49,7 +51,7 @@ impl Reload {
                     let before = running.accounts();
                     for account in new.accounts() {
                         if !before.contains(&account) {
-                            login(account.to_string()).await;
+                            login(account.to_string(), new.tiktok.scopes.clone()).await;
                         }
                     }
                 }

@@ -134,10 +134,10 @@ pub async fn run(
     let emulator = emulator.map(Arc::new);
     let sandbox_login = emulator
         .as_ref()
-        .map(|emu| sandbox_login(emu.clone(), tokens.clone(), config.tiktok.scopes.clone()));
+        .map(|emu| sandbox_login(emu.clone(), tokens.clone()));
     if let Some(login) = &sandbox_login {
         for account in config.accounts() {
-            login(account.to_string()).await;
+            login(account.to_string(), config.tiktok.scopes.clone()).await;
         }
     }
     let publisher = Arc::new(TikTokPublisher {
@@ -228,14 +228,14 @@ async fn start_sandbox(
 }
 
 /// Stores a fresh emulator login for an account, as `tokdrop auth login` would: asking for
-/// the scopes `tiktok.scopes` lists, granted as the emulator's user grants them.
+/// the scopes `tiktok.scopes` lists (as the config says when the login happens), granted as
+/// the emulator's user grants them.
 fn sandbox_login(
     emu: Arc<tokdrop_sandbox::SandboxHandle>,
     tokens: Arc<TokenManager>,
-    scopes: Vec<String>,
 ) -> SandboxLogin {
-    Box::new(move |account: String| {
-        let (emu, tokens, scopes) = (emu.clone(), tokens.clone(), scopes.clone());
+    Box::new(move |account: String, scopes: Vec<String>| {
+        let (emu, tokens) = (emu.clone(), tokens.clone());
         Box::pin(async move {
             let grant = emu
                 .login(None, &scopes)

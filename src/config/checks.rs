@@ -15,7 +15,7 @@ use super::{
     Config, Listen, LogConfig, SecretSource, ServerConfig, TiktokConfig, Tls, WatchConfig,
 };
 use crate::diagnostic::{Diagnostic, display_path};
-use crate::sidecar::{Mode, PrivacyLevel};
+use crate::sidecar::PrivacyLevel;
 use crate::yaml::did_you_mean;
 
 /// Scopes TikTok knows that matter to tokdrop (tiktok-api.md §3.1).
@@ -93,15 +93,17 @@ pub fn check(file: &Path, raw: RawConfig) -> Result<Config, Vec<Diagnostic>> {
     let server = check_server(&mut c, raw.server);
     let tiktok = check_tiktok(&mut c, raw.tiktok);
     let watch = check_watch_list(&mut c, raw.watch, &state_dir);
+    let mut tiktok = tiktok;
+    if tiktok.scopes.is_empty() {
+        // Not set: exactly what the folders need (and the profile, for post links).
+        tiktok.scopes = crate::config::scopes_for(&watch);
+    }
     let scopes_known = tiktok
         .scopes
         .iter()
         .all(|s| KNOWN_SCOPES.contains(&s.as_str()));
     for w in watch.iter().filter(|_| scopes_known) {
-        let needed = match w.mode {
-            Mode::Direct => "video.publish",
-            Mode::Inbox => "video.upload",
-        };
+        let needed = crate::config::mode_scope(w.mode);
         if !tiktok.scopes.iter().any(|s| s == needed) {
             c.err(
                 format!("watch[{}].mode", w.index),
@@ -290,7 +292,8 @@ fn check_tiktok(c: &mut Checker, raw: RawTiktok) -> TiktokConfig {
         }
     };
     let redirect_uri = check_redirect_uri(c, &raw.redirect_uri);
-    for (i, s) in raw.scopes.iter().enumerate() {
+    let scopes = raw.scopes.unwrap_or_default();
+    for (i, s) in scopes.iter().enumerate() {
         if !KNOWN_SCOPES.contains(&s.as_str()) {
             let help = match did_you_mean(s, &KNOWN_SCOPES) {
                 Some(m) => format!("did you mean '{m}'?"),
@@ -340,7 +343,7 @@ fn check_tiktok(c: &mut Checker, raw: RawTiktok) -> TiktokConfig {
         client_key: raw.client_key,
         client_secret,
         redirect_uri,
-        scopes: raw.scopes,
+        scopes,
         api_base,
         auth_base,
         publish_timeout: raw.publish_timeout.0,

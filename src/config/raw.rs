@@ -98,8 +98,9 @@ pub struct RawTiktok {
     pub client_secret_file: Option<PathBuf>,
     #[serde(default = "default_redirect_uri")]
     pub redirect_uri: String,
-    #[serde(default = "default_scopes")]
-    pub scopes: Vec<String>,
+    /// `None`: what the folders need (see `checks`).
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
     #[serde(default = "default_api_base")]
     pub api_base: String,
     #[serde(default = "default_auth_base")]
@@ -115,11 +116,6 @@ pub struct RawTiktok {
 
 fn default_redirect_uri() -> String {
     "http://127.0.0.1:3455/callback/".to_string()
-}
-fn default_scopes() -> Vec<String> {
-    ["user.info.basic", "video.publish", "video.upload"]
-        .map(String::from)
-        .to_vec()
 }
 fn default_api_base() -> String {
     "https://open.tiktokapis.com".to_string()

@@ -117,6 +117,30 @@ pub fn pause_reason(p: AccountPause, e: &str) -> String {
     }
 }
 
+/// The longest video the API takes (tiktok-api.md §6): the limit of drafts, which
+/// `inbox/video/init` accepts without creator_info (the creator trims in the app).
+pub const API_MAX_VIDEO_MS: u64 = 600_000;
+
+/// Checks a draft for the inbox: no creator_info (it needs `video.publish`, which an
+/// inbox-only app does not have); only the API's own duration limit.
+pub fn check_draft(spec: &PostSpec, duration_ms: Option<u64>) -> Result<(), Box<PublishOutcome>> {
+    match duration_ms {
+        Some(ms) if spec.kind == Kind::Video && ms > API_MAX_VIDEO_MS => Err(failure(
+            Status::Failed,
+            ErrorStage::Validate,
+            "video_too_long",
+            format!(
+                "the video is {} s long; TikTok's API takes drafts up to {} s",
+                ms / 1000,
+                API_MAX_VIDEO_MS / 1000
+            ),
+            None,
+            "shorten the video to 10 minutes or less".to_string(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Checks the post against the creator's current settings (fresh creator_info); forces
 /// interactions off where the creator disabled them.
 pub fn check_creator(
@@ -168,16 +192,19 @@ pub fn check_creator(
     Ok(())
 }
 
-/// A post that reached TikTok: its status, publish_id, ids and, with a username, its link.
+/// A post that reached TikTok: its status, publish_id, ids and, with a username, its link
+/// (`/@user/video/ID`, or `/@user/photo/ID` for a photo post).
 pub fn done(
     status: Status,
     publish_id: &str,
     post_ids: Vec<String>,
     creator: Option<&str>,
+    photo: bool,
 ) -> PublishOutcome {
+    let kind = if photo { "photo" } else { "video" };
     let post_url = match (post_ids.first(), creator) {
         (Some(id), Some(user)) if !user.is_empty() => {
-            Some(format!("https://www.tiktok.com/@{user}/video/{id}"))
+            Some(format!("https://www.tiktok.com/@{user}/{kind}/{id}"))
         }
         _ => None,
     };
@@ -221,6 +248,8 @@ pub struct Follow {
     /// may start downloading late.
     cancel_on_silence: Option<Duration>,
     cancel_sent: bool,
+    /// A photo post (its link is `/photo/`).
+    photo: bool,
     timeout: Duration,
     polls: u32,
     /// Complete, public, no post id yet: published, waiting (slowly) for the id.
@@ -242,10 +271,17 @@ impl Follow {
             pulling,
             cancel_on_silence: None,
             cancel_sent: false,
+            photo: false,
             timeout,
             polls: 0,
             complete_without_id: None,
         }
+    }
+
+    /// Follows a photo post.
+    pub fn photos(mut self) -> Self {
+        self.photo = true;
+        self
     }
 
     /// Cancels a pull TikTok has not started `after` the init (see [`FollowStep::Cancel`]).
@@ -302,7 +338,13 @@ impl Follow {
         match status.state {
             PublishState::PublishComplete => {
                 let ids: Vec<String> = status.post_ids.iter().map(u64::to_string).collect();
-                let o = Box::new(done(Status::Published, &self.publish_id, ids, creator));
+                let o = Box::new(done(
+                    Status::Published,
+                    &self.publish_id,
+                    ids,
+                    creator,
+                    self.photo,
+                ));
                 if o.post_ids.is_empty() && self.public {
                     self.complete_without_id = Some(o);
                     return None;
@@ -314,6 +356,7 @@ impl Follow {
                 &self.publish_id,
                 Vec::new(),
                 creator,
+                self.photo,
             )))),
             PublishState::Failed => {
                 let reason = status.fail_reason.as_deref().unwrap_or("unknown");

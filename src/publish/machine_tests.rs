@@ -133,6 +133,20 @@ fn terminal_answers_end_the_follow() {
     );
     assert_eq!(f.polls(), 2);
 
+    let mut photos = Follow::new("p_1b", Some("alice"), false, false, HOUR).photos();
+    let Some(FollowStep::Done(o)) = photos.on_status(&status(
+        PublishState::PublishComplete,
+        &[7412345678901234567],
+        None,
+    )) else {
+        panic!("published")
+    };
+    assert_eq!(
+        o.post_url.as_deref(),
+        Some("https://www.tiktok.com/@alice/photo/7412345678901234567"),
+        "photo posts link to /photo/"
+    );
+
     let mut f = Follow::new("p_2", None, false, false, HOUR);
     let Some(FollowStep::Done(o)) = f.on_status(&status(PublishState::SentToUserInbox, &[], None))
     else {

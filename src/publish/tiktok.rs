@@ -11,8 +11,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::machine::{
-    AfterFailure, Follow, FollowStep, after_failure, api_failure, check_creator, failure,
-    pause_reason,
+    AfterFailure, Follow, FollowStep, after_failure, api_failure, check_creator, check_draft,
+    failure, pause_reason,
 };
 use super::{Attempt, Job, PublishOutcome, Publisher};
 use crate::config::Transfer;
@@ -20,6 +20,7 @@ use crate::media::MediaKind;
 use crate::outcome::{ErrorStage, Fetched, PreviousAttempt, Status};
 use crate::post::{self, Source};
 use crate::serve::{ItemId, Registry, ServedFile};
+use crate::sidecar::Mode;
 use crate::sidecar::rules::Kind;
 use crate::tiktok::api::InitKind;
 use crate::tiktok::authorized::AuthorizedError;
@@ -331,6 +332,9 @@ impl TikTokPublisher {
             .is_some_and(|p| p.as_str() == "PUBLIC_TO_EVERYONE");
         let creator = job.record.creator.as_deref();
         let mut follow = Follow::new(publish_id, creator, public, pulling, self.publish_timeout);
+        if job.spec.kind != Kind::Video {
+            follow = follow.photos();
+        }
         if self.falls_back(job) {
             follow = follow.cancel_on_silence(self.pull_start_timeout);
         }
@@ -519,6 +523,11 @@ impl TikTokPublisher {
     /// the post fits the creator's settings. Remembers the username for links.
     /// `planned`: the transfer the next init would use (named in a refusal's result).
     async fn check_creator(&self, job: &mut Job, planned: &'static str) -> Result<(), Attempt> {
+        if job.spec.mode == Mode::Inbox {
+            let duration_ms = self.video_duration_ms(job);
+            return check_draft(&job.spec, duration_ms)
+                .map_err(|o| Attempt::Done(Box::new(self.finished(job, *o, Some(planned)))));
+        }
         job.show_stage("creator_info");
         let info = match self
             .call(job, ErrorStage::Authorize, |t| async move {
@@ -537,15 +546,18 @@ impl TikTokPublisher {
             Step::Later(reason) => return Err(Attempt::Later { reason }),
         };
         job.record.creator = Some(info.creator_username.clone());
-        let duration_ms = if job.spec.kind == Kind::Video {
-            crate::media::probe(&job.media[0])
-                .ok()
-                .and_then(|i| i.duration_ms)
-        } else {
-            None
-        };
+        let duration_ms = self.video_duration_ms(job);
         check_creator(&mut job.spec, &info, duration_ms)
             .map_err(|o| Attempt::Done(Box::new(self.finished(job, *o, Some(planned)))))
+    }
+
+    fn video_duration_ms(&self, job: &Job) -> Option<u64> {
+        if job.spec.kind != Kind::Video {
+            return None;
+        }
+        crate::media::probe(&job.media[0])
+            .ok()
+            .and_then(|i| i.duration_ms)
     }
 
     /// After an attempt: `Ok(transfer)` to send another init, or the item's answer.

@@ -165,11 +165,17 @@ impl Client {
 
     /// `GET /v2/user/info/` with open_id, union_id, avatar_url, display_name and username.
     pub async fn user_info(&self, token: &Secret) -> Result<UserInfo, ApiError> {
-        let url = format!(
-            "{}?fields={}",
-            self.url(wire::USER_INFO),
-            wire::USER_INFO_FIELDS
-        );
+        self.user_info_fields(token, wire::USER_INFO_FIELDS).await
+    }
+
+    /// `GET /v2/user/info/` with only `fields` (comma-separated): each field needs its scope
+    /// (`username` needs `user.info.profile`), so ask only for what was granted.
+    pub async fn user_info_fields(
+        &self,
+        token: &Secret,
+        fields: &str,
+    ) -> Result<UserInfo, ApiError> {
+        let url = format!("{}?fields={fields}", self.url(wire::USER_INFO));
         let data: UserInfoData = self
             .call(
                 Endpoint::UserInfo,

@@ -24,6 +24,7 @@ mod sandbox_run;
 mod sandbox_tokens;
 mod serve;
 mod service;
+mod setup;
 mod tiktok_canary;
 mod tiktok_client;
 mod tiktok_mock;

@@ -1,0 +1,141 @@
+//! A real TikTok app as its owner registered it (issue 14): an app approved only for
+//! `video.upload` sends drafts, and `auth status` checks each login against what its folders
+//! need, naming the folders a missing scope breaks.
+
+use tokdrop::tiktok::token_store::TokenStore;
+use tokdrop::tiktok::tokens::TokenManager;
+use tokdrop_sandbox::{Sandbox, SandboxConfig, SandboxEndpoint, SandboxHandle};
+
+use crate::harness::Dir;
+use crate::service::{sha256_hex, start_full};
+
+const INBOX_ONLY: [&str; 3] = ["user.info.basic", "user.info.profile", "video.upload"];
+
+/// The usual unaudited setup: the app is approved for `video.upload` only. A video dropped
+/// into an inbox folder goes to the creator's inbox — without creator_info, which needs
+/// `video.publish` — and TikTok receives exactly the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbox_only_app_sends_drafts() {
+    let drafts = "  - path: ./drafts\n    mode: inbox\n    done_dir: ./done\n    failed_dir: ./failed\n    settle: 100ms\n";
+    let r = start_full(
+        drafts,
+        "",
+        |c| c.approved_scopes = INBOX_ONLY.map(String::from).to_vec(),
+        &[],
+    )
+    .await;
+    r.d.copy_sample("h264_faststart.mp4", "outside/draft.mp4");
+    let sha = sha256_hex(&r.d.path("outside/draft.mp4"));
+    std::fs::rename(r.d.path("outside/draft.mp4"), r.d.path("drafts/draft.mp4")).expect("mv");
+    let text = r.finished("draft.mp4", 60);
+    assert!(text.contains("status: sent_to_inbox"), "{text}");
+    let calls = r.emu.calls();
+    assert_eq!(calls.count(SandboxEndpoint::CreatorInfo), 0);
+    assert_eq!(calls.existing_posts_of(&sha).len(), 1);
+    r.stop();
+}
+
+/// A config with a direct and an inbox folder, logged in as `scopes` asks and the user grants.
+async fn logged_in(d: &Dir, sandbox: &SandboxHandle, scopes: &[&str]) {
+    d.write("secret", "sandbox-secret");
+    d.write(
+        "watch.yaml",
+        &format!(
+            "state_dir: ./state
+server: {{listen: 127.0.0.1:8443, public_url: https://localhost:8443/, tls: {{self_signed: true}}}}
+tiktok: {{client_key: sbawtokdropsandbox, client_secret_file: ./secret, api_base: {b}, auth_base: {b}}}
+watch:
+  - {{path: ./posts, mode: direct, done_dir: ./done, failed_dir: ./failed}}
+  - {{path: ./drafts, mode: inbox, done_dir: ./done, failed_dir: ./failed}}
+",
+            b = sandbox.base_url()
+        ),
+    );
+    for dir in ["posts", "drafts"] {
+        std::fs::create_dir_all(d.path(dir)).expect("mkdir");
+    }
+    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+    let grant = serde_json::from_value::<tokdrop::tiktok::wire::TokenResponse>(
+        sandbox.login(None, &scopes).expect("login"),
+    )
+    .expect("token answer");
+    let client = tokdrop::tiktok::client::Client::new(tokdrop::tiktok::client::ClientConfig::new(
+        sandbox.base_url().to_string(),
+        sandbox.config().client_key,
+        tokdrop::tiktok::Secret::new(sandbox.config().client_secret),
+    ))
+    .expect("client");
+    TokenManager::new(client, TokenStore::new(d.path("state/tokens")))
+        .store_grant("default", &grant)
+        .await
+        .expect("store");
+}
+
+async fn auth_status(d: Dir) -> (Dir, crate::harness::Output) {
+    tokio::task::spawn_blocking(move || {
+        let out = d.run(&["auth", "status"]);
+        (d, out)
+    })
+    .await
+    .expect("auth status")
+}
+
+/// `auth status` of a login that lacks `video.publish` (the user untoggled it, or the app is
+/// not approved for it) names the direct folder it breaks and exits 3; it asks user/info, not
+/// creator_info, which would need that scope. With every needed scope, it exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_status_names_the_folders_a_missing_scope_breaks() {
+    let mut config = SandboxConfig::default();
+    config.accounts[0].deselect = vec!["video.publish".into()];
+    let sandbox = Sandbox::start(config).await.expect("emulator");
+    let d = Dir::empty();
+    logged_in(
+        &d,
+        &sandbox,
+        &[
+            "user.info.basic",
+            "user.info.profile",
+            "video.publish",
+            "video.upload",
+        ],
+    )
+    .await;
+    let (d, out) = auth_status(d).await;
+    assert_eq!(out.code, 3, "{}", out.all());
+    assert!(
+        out.stdout.contains(
+            "posts (direct mode) cannot post: it needs the scope video.publish, which this login was not granted"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("drafts (inbox mode) cannot post"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("TikTok accepts it: @tokdrop.sandbox (tokdrop sandbox)"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(sandbox.calls().count(SandboxEndpoint::CreatorInfo), 0);
+
+    sandbox.set(|c| c.accounts[0].deselect.clear());
+    logged_in(
+        &d,
+        &sandbox,
+        &[
+            "user.info.basic",
+            "user.info.profile",
+            "video.publish",
+            "video.upload",
+        ],
+    )
+    .await;
+    let (_d, out) = auth_status(d).await;
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(!out.stdout.contains("cannot post"), "{}", out.stdout);
+    assert_eq!(sandbox.calls().count(SandboxEndpoint::CreatorInfo), 1);
+}
