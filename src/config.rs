@@ -92,7 +92,8 @@ pub struct ServerConfig {
 pub struct TiktokConfig {
     pub client_key: String,
     pub client_secret: SecretSource,
-    pub redirect_uri: url::Url,
+    /// Exactly as configured: TikTok compares it with the registered URI as a string.
+    pub redirect_uri: String,
     pub scopes: Vec<String>,
     pub api_base: url::Url,
     pub auth_base: url::Url,

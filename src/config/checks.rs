@@ -291,7 +291,8 @@ fn check_tiktok(c: &mut Checker, raw: RawTiktok) -> TiktokConfig {
             SecretSource::Env
         }
     };
-    let redirect_uri = check_redirect_uri(c, &raw.redirect_uri);
+    check_redirect_uri(c, &raw.redirect_uri);
+    let redirect_uri = raw.redirect_uri;
     let scopes = raw.scopes.unwrap_or_default();
     for (i, s) in scopes.iter().enumerate() {
         if !KNOWN_SCOPES.contains(&s.as_str()) {
@@ -355,16 +356,15 @@ fn check_tiktok(c: &mut Checker, raw: RawTiktok) -> TiktokConfig {
 
 /// TikTok's redirect rules (tiktok-api.md §3.2): loopback (desktop flow) needs http(s) and a
 /// fixed port tokdrop can listen on; anything else must be https (web flow).
-fn check_redirect_uri(c: &mut Checker, text: &str) -> url::Url {
+fn check_redirect_uri(c: &mut Checker, text: &str) {
     let key = "tiktok.redirect_uri";
-    let fallback = || url::Url::parse("http://127.0.0.1:3455/callback/").expect("constant URL");
     let Ok(u) = url::Url::parse(text) else {
         c.err(
             key,
             format!("'{text}' is not a URL"),
             "use a loopback address with a fixed port, e.g. http://127.0.0.1:3455/callback/ (register the same one in the TikTok portal)",
         );
-        return fallback();
+        return;
     };
     let loopback = matches!(u.host_str(), Some("localhost" | "127.0.0.1"));
     if u.query().is_some() || u.fragment().is_some() {
@@ -393,7 +393,7 @@ fn check_redirect_uri(c: &mut Checker, text: &str) -> url::Url {
             c.err(
                 key,
                 "a loopback redirect_uri needs an explicit port for tokdrop to listen on",
-                "e.g. http://127.0.0.1:3455/callback/ (TikTok's desktop flow requires a port)",
+                "e.g. http://127.0.0.1:3455/callback/ (TikTok's Desktop platform requires a port), or port 0 for any free port when the app registered http://127.0.0.1:*/callback/",
             );
         }
     } else if u.scheme() != "https" {
@@ -403,7 +403,6 @@ fn check_redirect_uri(c: &mut Checker, text: &str) -> url::Url {
             "use http://127.0.0.1:PORT/... for the loopback flow, or your https callback URL",
         );
     }
-    u
 }
 
 fn check_watch_list(c: &mut Checker, raw: Vec<RawWatch>, state_dir: &Path) -> Vec<WatchConfig> {

@@ -60,14 +60,9 @@ watch:
     );
 }
 
-/// Full loopback login: the URL is printed alone on stdout, the "browser" follows TikTok's
-/// redirect to tokdrop's listener, the token is stored; status then shows the account and
-/// logout revokes it (status exits 3 afterwards).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn loopback_login_status_logout() {
-    let emu = sandbox();
-    let d = Dir::empty();
-    config(&d, &emu, free_port());
+/// `tokdrop auth login` with the "browser" played by the test: reads the authorize URL (alone
+/// on stdout), follows TikTok's redirect to tokdrop's listener, and returns the command's end.
+async fn login_through_browser(d: &Dir, emu: &Emulator) -> std::process::Output {
     let mut login = Command::new(env!("CARGO_BIN_EXE_tokdrop"))
         .args(["auth", "login", "--config", "watch.yaml"])
         .current_dir(d.tmp.path())
@@ -99,10 +94,35 @@ async fn loopback_login_status_logout() {
     assert!(location.starts_with("http://127.0.0.1:"), "{location}");
     let page = browser.get(&location).send().await.expect("callback");
     assert!(page.status().is_success());
-    let out = tokio::task::spawn_blocking(move || login.wait_with_output())
+    tokio::task::spawn_blocking(move || login.wait_with_output())
         .await
         .expect("join")
-        .expect("wait");
+        .expect("wait")
+}
+
+/// A Desktop app registered with the `*` port (the emulator's default registration is
+/// `http://127.0.0.1:*/callback/`): `redirect_uri` with port 0 listens on a free port, sends
+/// that port, and the login completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_login_with_any_port() {
+    let emu = sandbox();
+    let d = Dir::empty();
+    config(&d, &emu, 0);
+    let out = login_through_browser(&d, &emu).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("Logged in: account 'default'"), "{err}");
+}
+
+/// Full loopback login: the URL is printed alone on stdout, the "browser" follows TikTok's
+/// redirect to tokdrop's listener, the token is stored; status then shows the account and
+/// logout revokes it (status exits 3 afterwards).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_login_status_logout() {
+    let emu = sandbox();
+    let d = Dir::empty();
+    config(&d, &emu, free_port());
+    let out = login_through_browser(&d, &emu).await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(

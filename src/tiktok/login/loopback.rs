@@ -67,13 +67,28 @@ impl LoopbackListener {
         let bound = listener
             .local_addr()
             .map_err(|source| LoginError::Bind { addr, source })?;
-        if port == 0 {
-            url.set_port(Some(bound.port()))
-                .map_err(|()| bad("cannot take a port"))?;
-        }
+        // TikTok compares the redirect URI with the registered one as a string: send it as
+        // configured, with only port 0 replaced by the port bound (a Desktop `*` registration).
+        let exact = if port == 0 {
+            let at = redirect_uri
+                .match_indices(":0")
+                .map(|(i, _)| i)
+                .find(|&i| matches!(redirect_uri.as_bytes().get(i + 2), None | Some(b'/')))
+                .ok_or_else(|| bad("cannot take a port"))?;
+            format!(
+                "{}:{}{}",
+                &redirect_uri[..at],
+                bound.port(),
+                &redirect_uri[at + 2..]
+            )
+        } else {
+            redirect_uri.to_string()
+        };
+        url.set_port(Some(bound.port()))
+            .map_err(|()| bad("cannot take a port"))?;
         Ok(Self {
             listener,
-            redirect_uri: url.to_string(),
+            redirect_uri: exact,
             path: url.path().to_string(),
         })
     }

@@ -144,3 +144,23 @@ async fn loopback_bind_rules() {
         }
     }
 }
+
+/// The redirect URI is sent exactly as configured (TikTok compares strings): no lower-casing,
+/// no added slash; only port 0 (a Desktop app registered with the `*` port) becomes the port
+/// bound.
+#[tokio::test]
+async fn loopback_redirect_is_sent_as_configured() {
+    let l = LoopbackListener::bind("http://LOCALHOST:0/callback")
+        .await
+        .expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    assert_eq!(
+        l.redirect_uri(),
+        format!("http://LOCALHOST:{port}/callback")
+    );
+    let l = LoopbackListener::bind("http://127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    assert_eq!(l.redirect_uri(), format!("http://127.0.0.1:{port}"));
+}
