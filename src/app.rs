@@ -340,7 +340,7 @@ fn auth_command(explicit: Option<&std::path::Path>, cmd: AuthCommand) -> u8 {
             AuthCommand::Login { account, no_listen } => {
                 crate::auth::login(&config, &account, no_listen).await
             }
-            AuthCommand::Status => crate::auth::status(&config).await,
+            AuthCommand::Status { json } => crate::auth::status(&config, json).await,
             AuthCommand::Logout { account, force } => {
                 crate::auth::logout(&config, &account, force).await
             }

@@ -54,6 +54,7 @@ pub async fn login(config: &Config, account: &str, no_listen: bool) -> u8 {
         client_key: config.tiktok.client_key.clone(),
         redirect_uri: config.tiktok.redirect_uri.to_string(),
         scopes: config.tiktok.scopes.clone(),
+        pkce: config.tiktok.pkce_challenge,
     };
     let result = if no_listen {
         let pending = match PendingLogin::new(&lc, &lc.redirect_uri) {
@@ -150,8 +151,37 @@ fn fail(e: &dyn std::fmt::Display) -> u8 {
     EXIT_FAILED
 }
 
-/// `tokdrop auth status`: every account, its grant and whether TikTok accepts it.
-pub async fn status(config: &Config) -> u8 {
+/// One account as `auth status` sees it.
+#[derive(Debug, Default, serde::Serialize)]
+struct AccountReport {
+    account: String,
+    logged_in: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    open_id: Option<String>,
+    scopes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_expires_at: Option<jiff::Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    login_expires_at: Option<jiff::Timestamp>,
+    login_expires_soon: bool,
+    /// Folders a scope that was not granted keeps from posting.
+    cannot_post: Vec<String>,
+    /// TikTok accepted the login when asked (`None`: not asked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    accepted: Option<bool>,
+    /// Who TikTok says the user is, when it accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tiktok_user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    /// `tokdrop auth login` would fix what is wrong.
+    needs_login: bool,
+}
+
+/// `tokdrop auth status [--json]`: every account, its grant, the folders a missing scope keeps
+/// from posting, and whether TikTok accepts it. Exit 3 when an account needs a login (or a
+/// scope), 1 when TikTok could not be asked.
+pub async fn status(config: &Config, json: bool) -> u8 {
     let tokens = match tokens(config) {
         Ok(t) => t,
         Err(e) => {
@@ -160,116 +190,149 @@ pub async fn status(config: &Config) -> u8 {
         }
     };
     let mut code = EXIT_OK;
-    let now = jiff::Timestamp::now();
     for account in config.accounts() {
-        match tokens.info(account).await {
-            Ok(None) => {
-                println!(
-                    "{account}: not logged in\n  help: tokdrop auth login --account {account}"
-                );
-                code = EXIT_NEEDS_LOGIN;
-                continue;
-            }
-            Err(e) => {
-                println!("{account}: {e}");
-                code = EXIT_NEEDS_LOGIN;
-                continue;
-            }
-            Ok(Some(info)) => {
-                let days = info.refresh_expires_at.duration_since(now).as_secs() / 86_400;
-                println!("{account}: TikTok user {}", info.open_id);
-                println!("  scopes: {}", info.scopes.join(", "));
-                println!(
-                    "  access token valid until {}",
-                    info.access_expires_at
-                        .round(jiff::Unit::Second)
-                        .unwrap_or(info.access_expires_at)
-                );
-                println!(
-                    "  login valid until {} ({days} days){}",
-                    info.refresh_expires_at
-                        .round(jiff::Unit::Second)
-                        .unwrap_or(info.refresh_expires_at),
-                    if info.login_expires_soon {
-                        " — log in again soon"
-                    } else {
-                        ""
-                    }
-                );
-            }
-        }
-        let granted = tokens
-            .info(account)
-            .await
-            .ok()
-            .flatten()
-            .map(|i| i.scopes)
-            .unwrap_or_default();
-        let unmet = unmet_needs(config, account, &granted);
-        for line in &unmet {
-            println!("  {line}\n  help: tokdrop auth login --account {account}");
+        let report = account_report(config, &tokens, account).await;
+        if report.needs_login {
             code = EXIT_NEEDS_LOGIN;
+        } else if report.error.is_some() && code == EXIT_OK {
+            code = EXIT_FAILED;
         }
-        // creator_info needs video.publish; an inbox-only login is checked with user/info.
-        let direct = config
-            .needed_scopes(account)
-            .iter()
-            .any(|(s, _)| *s == "video.publish");
-        let check = if direct && granted.iter().any(|s| s == "video.publish") {
-            tokens
-                .with_token(account, |t| {
-                    let client = tokens.client().clone();
-                    async move { client.creator_info(&t).await }
-                })
-                .await
-                .map(|ci| {
-                    format!(
-                        "@{} ({}), may post videos up to {} s",
-                        ci.creator_username, ci.creator_nickname, ci.max_video_post_duration_sec
-                    )
-                })
+        if json {
+            println!("{}", serde_json::to_string(&report).unwrap_or_default());
         } else {
-            let fields = if granted.iter().any(|s| s == "user.info.profile") {
-                "open_id,display_name,username"
-            } else {
-                "open_id,display_name"
-            };
-            tokens
-                .with_token(account, |t| {
-                    let client = tokens.client().clone();
-                    async move { client.user_info_fields(&t, fields).await }
-                })
-                .await
-                .map(|u| {
-                    let shown = u.display_name.clone().unwrap_or(u.open_id.clone());
-                    match u.username.as_deref() {
-                        Some(name) if !name.is_empty() => format!("@{name} ({shown})"),
-                        _ => shown,
-                    }
-                })
-        };
-        match check {
-            Ok(who) => println!("  TikTok accepts it: {who}"),
-            Err(e) => match e.class() {
-                crate::tiktok::error::ErrorClass::Auth(_)
-                | crate::tiktok::error::ErrorClass::AccountWide(
-                    crate::tiktok::error::AccountPause::NeedsLogin,
-                ) => {
-                    println!(
-                        "  TikTok refuses it: {e}\n  help: tokdrop auth login --account {account}"
-                    );
-                    code = EXIT_NEEDS_LOGIN;
-                }
-                _ => {
-                    println!("  could not ask TikTok: {e}");
-                    if code == EXIT_OK {
-                        code = EXIT_FAILED;
-                    }
-                }
-            },
+            print_report(&report);
         }
     }
     code
+}
+
+async fn account_report(config: &Config, tokens: &TokenManager, account: &str) -> AccountReport {
+    let mut r = AccountReport {
+        account: account.to_string(),
+        ..AccountReport::default()
+    };
+    let info = match tokens.info(account).await {
+        Ok(Some(info)) => info,
+        Ok(None) => {
+            r.needs_login = true;
+            return r;
+        }
+        Err(e) => {
+            r.error = Some(e.to_string());
+            r.needs_login = true;
+            return r;
+        }
+    };
+    r.logged_in = true;
+    r.open_id = Some(info.open_id.clone());
+    r.scopes = info.scopes.clone();
+    r.access_expires_at = info.access_expires_at.round(jiff::Unit::Second).ok();
+    r.login_expires_at = info.refresh_expires_at.round(jiff::Unit::Second).ok();
+    r.login_expires_soon = info.login_expires_soon;
+    r.cannot_post = unmet_needs(config, account, &info.scopes);
+    r.needs_login = !r.cannot_post.is_empty();
+    // creator_info needs video.publish; an inbox-only login is checked with user/info.
+    let granted = &info.scopes;
+    let direct = config
+        .needed_scopes(account)
+        .iter()
+        .any(|(s, _)| *s == "video.publish");
+    let check = if direct && granted.iter().any(|s| s == "video.publish") {
+        tokens
+            .with_token(account, |t| {
+                let client = tokens.client().clone();
+                async move { client.creator_info(&t).await }
+            })
+            .await
+            .map(|ci| {
+                format!(
+                    "@{} ({}), may post videos up to {} s",
+                    ci.creator_username, ci.creator_nickname, ci.max_video_post_duration_sec
+                )
+            })
+    } else {
+        let fields = if granted.iter().any(|s| s == "user.info.profile") {
+            "open_id,display_name,username"
+        } else {
+            "open_id,display_name"
+        };
+        tokens
+            .with_token(account, |t| {
+                let client = tokens.client().clone();
+                async move { client.user_info_fields(&t, fields).await }
+            })
+            .await
+            .map(|u| {
+                let shown = u.display_name.clone().unwrap_or(u.open_id.clone());
+                match u.username.as_deref() {
+                    Some(name) if !name.is_empty() => format!("@{name} ({shown})"),
+                    _ => shown,
+                }
+            })
+    };
+    match check {
+        Ok(who) => {
+            r.accepted = Some(true);
+            r.tiktok_user = Some(who);
+        }
+        Err(e) => {
+            let refused = matches!(
+                e.class(),
+                crate::tiktok::error::ErrorClass::Auth(_)
+                    | crate::tiktok::error::ErrorClass::AccountWide(
+                        crate::tiktok::error::AccountPause::NeedsLogin,
+                    )
+            );
+            if refused {
+                r.accepted = Some(false);
+                r.needs_login = true;
+            }
+            r.error = Some(e.to_string());
+        }
+    }
+    r
+}
+
+fn print_report(r: &AccountReport) {
+    let account = &r.account;
+    if !r.logged_in {
+        match &r.error {
+            Some(e) => println!("{account}: {e}"),
+            None => println!("{account}: not logged in"),
+        }
+        println!("  help: tokdrop auth login --account {account}");
+        return;
+    }
+    println!(
+        "{account}: TikTok user {}",
+        r.open_id.as_deref().unwrap_or("?")
+    );
+    println!("  scopes: {}", r.scopes.join(", "));
+    if let Some(at) = r.access_expires_at {
+        println!("  access token valid until {at}");
+    }
+    if let Some(at) = r.login_expires_at {
+        let days = at.duration_since(jiff::Timestamp::now()).as_secs() / 86_400;
+        println!(
+            "  login valid until {at} ({days} days){}",
+            if r.login_expires_soon {
+                " — log in again soon"
+            } else {
+                ""
+            }
+        );
+    }
+    for line in &r.cannot_post {
+        println!("  {line}\n  help: tokdrop auth login --account {account}");
+    }
+    match (r.accepted, &r.tiktok_user, &r.error) {
+        (Some(true), Some(who), _) => println!("  TikTok accepts it: {who}"),
+        (Some(false), _, Some(e)) => {
+            println!("  TikTok refuses it: {e}\n  help: tokdrop auth login --account {account}")
+        }
+        (_, _, Some(e)) => println!("  could not ask TikTok: {e}"),
+        _ => {}
+    }
 }
 
 /// `tokdrop auth logout`: revoke at TikTok, then delete the token file.

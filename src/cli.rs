@@ -100,7 +100,11 @@ pub enum AuthCommand {
         no_listen: bool,
     },
     /// Per account: who it is, granted scopes, token expiry, whether TikTok accepts it.
-    Status,
+    Status {
+        /// Print one JSON object per account, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Revoke an account's token at TikTok and delete the token file.
     Logout {
         /// The account to log out.

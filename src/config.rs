@@ -101,6 +101,8 @@ pub struct TiktokConfig {
     /// `auto` videos: TikTok not fetching a pull this long after the init cancels it and
     /// uploads the file instead.
     pub pull_start_timeout: Duration,
+    /// How the PKCE challenge of `auth login` is written (hex, as TikTok documents).
+    pub pkce_challenge: crate::tiktok::pkce::ChallengeEncoding,
     pub ca_file: Option<PathBuf>,
     pub transfer: Transfer,
 }

@@ -349,6 +349,7 @@ fn check_tiktok(c: &mut Checker, raw: RawTiktok) -> TiktokConfig {
         auth_base,
         publish_timeout: raw.publish_timeout.0,
         pull_start_timeout: raw.pull_start_timeout.0,
+        pkce_challenge: raw.pkce_challenge,
         ca_file,
         transfer: raw.transfer,
     }

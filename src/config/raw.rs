@@ -109,6 +109,8 @@ pub struct RawTiktok {
     pub publish_timeout: HumanDuration,
     #[serde(default = "default_pull_start_timeout")]
     pub pull_start_timeout: HumanDuration,
+    #[serde(default)]
+    pub pkce_challenge: crate::tiktok::pkce::ChallengeEncoding,
     pub ca_file: Option<PathBuf>,
     #[serde(default = "default_transfer")]
     pub transfer: Transfer,

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::error::ApiError;
-use super::pkce::{Pkce, RandomError, random_state};
+use super::pkce::{ChallengeEncoding, Pkce, RandomError, random_state};
 use super::secret::Secret;
 use super::tokens::{AuthError, TokenManager};
 use super::wire;
@@ -26,6 +26,8 @@ pub struct LoginConfig {
     pub redirect_uri: String,
     /// Scopes tokdrop needs (`user.info.basic`, `video.publish`, `video.upload`).
     pub scopes: Vec<String>,
+    /// How the PKCE challenge is written (`tiktok.pkce_challenge`).
+    pub pkce: ChallengeEncoding,
 }
 
 /// Why a login failed. Never holds the code, the verifier or a token.
@@ -120,7 +122,7 @@ impl PendingLogin {
     /// A fresh verifier and state for `config`, redirecting to `redirect_uri` (the
     /// configured one, or the loopback listener's when it picked the port).
     pub fn new(config: &LoginConfig, redirect_uri: &str) -> Result<Self, LoginError> {
-        let pkce = Pkce::generate()?;
+        let pkce = Pkce::generate_with(config.pkce)?;
         let state = random_state()?;
         let url = authorize_url(config, redirect_uri, &state, &pkce.challenge)?;
         Ok(Self {

@@ -25,10 +25,15 @@ pub struct Pkce {
 }
 
 impl Pkce {
-    /// A fresh verifier from the OS RNG.
+    /// A fresh verifier from the OS RNG, with TikTok's hex challenge.
     pub fn generate() -> Result<Self, RandomError> {
+        Self::generate_with(ChallengeEncoding::Hex)
+    }
+
+    /// A fresh verifier with its challenge written as `encoding` says.
+    pub fn generate_with(encoding: ChallengeEncoding) -> Result<Self, RandomError> {
         let verifier = random_unreserved(VERIFIER_LEN)?;
-        let challenge = challenge(&verifier);
+        let challenge = encoding.challenge(&verifier);
         Ok(Self {
             verifier: Secret::new(verifier),
             challenge,
@@ -39,6 +44,40 @@ impl Pkce {
 /// TikTok's challenge for `verifier`: lowercase hex of its SHA-256.
 pub fn challenge(verifier: &str) -> String {
     hex::encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// How the challenge is written (`tiktok.pkce_challenge`): TikTok documents lowercase hex for
+/// the desktop flow; whether a Web app wants RFC 7636's base64url is not settled
+/// (tiktok-api.md §3.3, §13), so both are offered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChallengeEncoding {
+    #[default]
+    Hex,
+    Base64url,
+}
+
+impl ChallengeEncoding {
+    pub fn challenge(self, verifier: &str) -> String {
+        match self {
+            Self::Hex => challenge(verifier),
+            Self::Base64url => base64url(&Sha256::digest(verifier.as_bytes())),
+        }
+    }
+}
+
+/// Unpadded base64url (RFC 4648 §5).
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for group in bytes.chunks(3) {
+        let n =
+            group.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)) << (8 * (3 - group.len()));
+        for i in 0..=group.len() {
+            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
 }
 
 /// Whether `verifier` is a well-formed PKCE verifier (43–128 unreserved characters).
@@ -80,12 +119,19 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], RandomError> {
 mod tests {
     use super::*;
 
-    /// The RFC 7636 appendix-B verifier gives the hex challenge tiktok-api.md §3.3 lists.
+    /// The RFC 7636 appendix-B verifier gives the hex challenge tiktok-api.md §3.3 lists,
+    /// and RFC 7636's own base64url challenge.
     #[test]
     fn challenge_matches_the_test_vector() {
+        let v = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         assert_eq!(
-            challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            challenge(v),
             "13d31e961a1ad8ec2f16b10c4c982e0876a878ad6df144566ee1894acb70f9c3"
+        );
+        assert_eq!(ChallengeEncoding::Hex.challenge(v), challenge(v));
+        assert_eq!(
+            ChallengeEncoding::Base64url.challenge(v),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
 

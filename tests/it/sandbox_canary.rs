@@ -72,6 +72,7 @@ async fn no_secret_leaks_from_a_sandbox_session() {
             client_key: sandbox.config().client_key,
             redirect_uri: redirect.into(),
             scopes: vec!["video.publish".into()],
+            pkce: Default::default(),
         },
         redirect,
     )

@@ -14,6 +14,7 @@ fn login_config(env: &Env, redirect_uri: &str) -> LoginConfig {
         client_key: env.sandbox.config().client_key,
         redirect_uri: redirect_uri.to_string(),
         scopes: SCOPES.iter().map(|s| s.to_string()).collect(),
+        pkce: Default::default(),
     }
 }
 
@@ -186,4 +187,37 @@ async fn code_exchange_rules() {
         .await
         .expect_err("single use");
     assert_eq!(reuse.code, "invalid_grant");
+}
+
+/// `tiktok.pkce_challenge: base64url` writes RFC 7636's challenge: an app that takes it logs
+/// in; one that wants TikTok's documented hex refuses it at the authorize page.
+#[tokio::test]
+async fn base64url_challenge_is_configurable() {
+    let mut sandbox = fast_config();
+    sandbox.accept_base64url_challenge = true;
+    let env = Env::start(sandbox).await;
+    let redirect = "http://127.0.0.1:3455/callback/";
+    let config = LoginConfig {
+        pkce: tokdrop::tiktok::pkce::ChallengeEncoding::Base64url,
+        ..login_config(&env, redirect)
+    };
+    let login = PendingLogin::new(&config, redirect).expect("login");
+    let challenge = url::Url::parse(login.authorize_url())
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "code_challenge")
+        .map(|(_, v)| v.into_owned())
+        .expect("challenge");
+    assert_eq!(challenge.len(), 43, "{challenge}");
+    let location = authorize(login.authorize_url()).await;
+    let callback = login.parse_pasted(&location).expect("pasted");
+    login
+        .finish(&env.tokens, "default", callback)
+        .await
+        .expect("the base64url verifier matches");
+
+    env.sandbox.set(|c| c.accept_base64url_challenge = false);
+    let login = PendingLogin::new(&config, redirect).expect("login");
+    let location = authorize(login.authorize_url()).await;
+    assert!(location.contains("error=invalid_request"), "{location}");
 }

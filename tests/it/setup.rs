@@ -71,9 +71,11 @@ watch:
         .expect("store");
 }
 
-async fn auth_status(d: Dir) -> (Dir, crate::harness::Output) {
+async fn auth_status(d: Dir, args: &'static [&'static str]) -> (Dir, crate::harness::Output) {
     tokio::task::spawn_blocking(move || {
-        let out = d.run(&["auth", "status"]);
+        let mut all = vec!["auth", "status"];
+        all.extend_from_slice(args);
+        let out = d.run(&all);
         (d, out)
     })
     .await
@@ -100,7 +102,7 @@ async fn auth_status_names_the_folders_a_missing_scope_breaks() {
         ],
     )
     .await;
-    let (d, out) = auth_status(d).await;
+    let (d, out) = auth_status(d, &[]).await;
     assert_eq!(out.code, 3, "{}", out.all());
     assert!(
         out.stdout.contains(
@@ -121,6 +123,17 @@ async fn auth_status_names_the_folders_a_missing_scope_breaks() {
         out.stdout
     );
     assert_eq!(sandbox.calls().count(SandboxEndpoint::CreatorInfo), 0);
+    let (d, out) = auth_status(d, &["--json"]).await;
+    assert_eq!(out.code, 3, "{}", out.all());
+    let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("one JSON line");
+    assert_eq!(report["account"], "default");
+    assert_eq!(report["needs_login"], true);
+    assert_eq!(report["accepted"], true);
+    assert_eq!(
+        report["cannot_post"][0],
+        "posts (direct mode) cannot post: it needs the scope video.publish, which this login was not granted"
+    );
+    assert!(!out.stdout.contains("act."), "no token in the JSON");
 
     sandbox.set(|c| c.accounts[0].deselect.clear());
     logged_in(
@@ -134,7 +147,7 @@ async fn auth_status_names_the_folders_a_missing_scope_breaks() {
         ],
     )
     .await;
-    let (_d, out) = auth_status(d).await;
+    let (_d, out) = auth_status(d, &[]).await;
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(!out.stdout.contains("cannot post"), "{}", out.stdout);
     assert_eq!(sandbox.calls().count(SandboxEndpoint::CreatorInfo), 1);

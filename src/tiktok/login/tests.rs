@@ -12,6 +12,7 @@ fn config() -> LoginConfig {
             "video.publish".into(),
             "video.upload".into(),
         ],
+        pkce: Default::default(),
     }
 }
 
