@@ -232,6 +232,9 @@ fn media_diagnostic(file: &Path, e: &media::MediaError) -> Diagnostic {
         media::MediaError::NotRecognized { .. } => {
             "export it again as MP4/MOV/WebM (video) or JPEG/WebP (photo), with the matching extension"
         }
+        media::MediaError::Io(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            "put the real file there instead (a copy, not a link, pipe or device)"
+        }
         media::MediaError::Io(_) => "check the file's permissions",
         media::MediaError::Unsupported { .. } => "rename or convert it to a supported format",
     };

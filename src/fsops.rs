@@ -9,6 +9,35 @@ use std::path::Path;
 
 use rustix::fs::{CWD, RenameFlags, renameat_with};
 
+/// Opens a file someone else put in a watched folder, for reading: never through a symbolic
+/// link (`O_NOFOLLOW`), never blocking on a FIFO or device (`O_NONBLOCK`), and only if it is a
+/// regular file — a dropper's `mkfifo` or `ln -s` gets an error, not a hang or another file.
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "it is a symbolic link; tokdrop only takes real files",
+                )
+            } else {
+                e
+            }
+        })?;
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is not a regular file (a FIFO, socket or device); tokdrop only takes real files",
+        ));
+    }
+    Ok(file)
+}
+
 /// Flushes a directory entry change (create, rename, unlink) to disk.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()

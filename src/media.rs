@@ -14,7 +14,6 @@
 //! a creator's own maximum video duration) and uploading are left to the callers.
 
 use std::fmt;
-use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -167,7 +166,7 @@ pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
     })?;
     // Unbuffered on purpose: every read is a few header bytes after a seek, and a buffer
     // would read kilobytes around each of them.
-    let mut file = File::open(path)?;
+    let mut file = crate::fsops::open_regular(path)?;
     let len = file.metadata()?.len();
     let info = probe_file(kind, &mut file, len)?;
     if file.metadata()?.len() != len {

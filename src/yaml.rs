@@ -22,7 +22,18 @@ pub const MAX_BYTES: u64 = 64 * 1024;
 /// Reads a YAML file as UTF-8 text, refusing files over [`MAX_BYTES`].
 pub fn read(path: &Path) -> Result<String, Diagnostic> {
     let cannot = |e: std::io::Error| Diagnostic::file(path, format!("cannot read the file: {e}"));
-    let file = File::open(path).map_err(cannot)?;
+    read_from(path, File::open(path).map_err(cannot)?)
+}
+
+/// [`read`] for a file a dropper put in a watched folder (a sidecar): not through a symbolic
+/// link, never blocking on a FIFO (see [`crate::fsops::open_regular`]).
+pub fn read_untrusted(path: &Path) -> Result<String, Diagnostic> {
+    let cannot = |e: std::io::Error| Diagnostic::file(path, format!("cannot read the file: {e}"));
+    read_from(path, crate::fsops::open_regular(path).map_err(cannot)?)
+}
+
+fn read_from(path: &Path, file: File) -> Result<String, Diagnostic> {
+    let cannot = |e: std::io::Error| Diagnostic::file(path, format!("cannot read the file: {e}"));
     let len = file.metadata().map_err(cannot)?.len();
     if len > MAX_BYTES {
         return Err(too_large(path, len));

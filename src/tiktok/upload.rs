@@ -92,9 +92,12 @@ impl Client {
                 ),
             )));
         }
-        let mut file = tokio::fs::File::open(path)
+        let owned = path.to_path_buf();
+        let file = tokio::task::spawn_blocking(move || crate::fsops::open_regular(&owned))
             .await
+            .map_err(|e| failed(file_error(e.to_string())))?
             .map_err(|e| failed(file_error(format!("{}: {e}", path.display()))))?;
+        let mut file = tokio::fs::File::from_std(file);
         file.seek(SeekFrom::Start(chunk.first_byte))
             .await
             .map_err(|e| failed(file_error(format!("{}: {e}", path.display()))))?;

@@ -9,6 +9,7 @@ mod corpus;
 mod crash;
 mod fake;
 mod harness;
+mod hostile;
 mod intake;
 mod layout;
 mod process;
