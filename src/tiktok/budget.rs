@@ -74,6 +74,24 @@ struct Window {
     sent: VecDeque<Instant>,
 }
 
+impl Window {
+    /// Forgets sends older than `span`; `None` when one more fits under `limit` now, else
+    /// when the oldest send leaves the window.
+    fn free_at(&mut self, now: Instant, limit: usize, span: Duration) -> Option<Instant> {
+        while self
+            .sent
+            .front()
+            .is_some_and(|&t| now.duration_since(t) >= span)
+        {
+            self.sent.pop_front();
+        }
+        match self.sent.front() {
+            Some(&oldest) if self.sent.len() >= limit => Some(oldest + span),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Slot {
     window: Arc<tokio::sync::Mutex<Window>>,
@@ -135,19 +153,13 @@ impl RateBudget {
         let (limit, span) = (self.limit(bucket), self.span());
         loop {
             let now = Instant::now();
-            while window
-                .sent
-                .front()
-                .is_some_and(|&t| now.duration_since(t) >= span)
-            {
-                window.sent.pop_front();
+            match window.free_at(now, limit, span) {
+                None => {
+                    window.sent.push_back(now);
+                    return;
+                }
+                Some(wake) => tokio::time::sleep_until(wake).await,
             }
-            if window.sent.len() < limit {
-                window.sent.push_back(now);
-                return;
-            }
-            let oldest = *window.sent.front().expect("window is full, so not empty");
-            tokio::time::sleep_until(oldest + span).await;
         }
     }
 
@@ -158,22 +170,11 @@ impl RateBudget {
         let window = self.window(token, bucket);
         let (limit, span) = (self.limit(bucket), self.span());
         loop {
-            let wake = {
-                let mut window = window.lock().await;
-                let now = Instant::now();
-                while window
-                    .sent
-                    .front()
-                    .is_some_and(|&t| now.duration_since(t) >= span)
-                {
-                    window.sent.pop_front();
-                }
-                match window.sent.front() {
-                    Some(&oldest) if window.sent.len() >= limit => oldest + span,
-                    _ => return,
-                }
-            };
-            tokio::time::sleep_until(wake).await;
+            let wake = window.lock().await.free_at(Instant::now(), limit, span);
+            match wake {
+                None => return,
+                Some(wake) => tokio::time::sleep_until(wake).await,
+            }
         }
     }
 

@@ -599,11 +599,7 @@ async fn delayed_pull_starts_late_then_completes_once() {
     let url = env.media.add("late.mp4", data);
     let token = env.token();
     let started = Instant::now();
-    let id = publish_id(
-        &env.api
-            .init_ok(VIDEO_INIT, &token, &direct("SELF_ONLY", pull_source(&url)))
-            .await,
-    );
+    let id = env.self_only_pull(&token, &url).await;
     let early = env.api.status(&token, &id).await;
     early.assert_ok();
     assert!(
@@ -675,11 +671,7 @@ async fn slow_pull_grows_over_several_status_fetches() {
     let size = 64_000usize;
     let url = env.media.add("slow.mp4", pattern(size, 6));
     let token = env.token();
-    let id = publish_id(
-        &env.api
-            .init_ok(VIDEO_INIT, &token, &direct("SELF_ONLY", pull_source(&url)))
-            .await,
-    );
+    let id = env.self_only_pull(&token, &url).await;
     let mut seen = Vec::new();
     loop {
         // The client moves on to other calls meanwhile.
@@ -728,11 +720,7 @@ async fn queued_pull_times_out_from_the_init() {
     .await;
     let url = env.media.add("never.mp4", pattern(1000, 7));
     let token = env.token();
-    let id = publish_id(
-        &env.api
-            .init_ok(VIDEO_INIT, &token, &direct("SELF_ONLY", pull_source(&url)))
-            .await,
-    );
+    let id = env.self_only_pull(&token, &url).await;
     let post = env.terminal(&id).await;
     assert_eq!(
         (post.status.as_str(), post.fail_reason.as_deref()),
@@ -756,11 +744,7 @@ async fn stalled_pull_times_out() {
     env.media.add("stall.mp4", pattern(10_000, 8));
     let url = env.media.url("part/50/stall.mp4");
     let token = env.token();
-    let id = publish_id(
-        &env.api
-            .init_ok(VIDEO_INIT, &token, &direct("SELF_ONLY", pull_source(&url)))
-            .await,
-    );
+    let id = env.self_only_pull(&token, &url).await;
     let post = env.terminal(&id).await;
     assert_eq!(post.fail_reason.as_deref(), Some("video_pull_failed"));
     assert_eq!(post.downloaded_bytes, 5_000);
@@ -830,11 +814,7 @@ async fn cancel_while_downloading_fails_the_post() {
     env.media.add("c.mp4", data);
     let url = env.media.url("part/50/c.mp4");
     let token = env.token();
-    let id = publish_id(
-        &env.api
-            .init_ok(VIDEO_INIT, &token, &direct("SELF_ONLY", pull_source(&url)))
-            .await,
-    );
+    let id = env.self_only_pull(&token, &url).await;
     env.post_until(&id, |p| p.downloaded_bytes == 4_000).await;
     let answer = env.api.cancel(&token, &id).await;
     answer.assert_ok();
@@ -874,15 +854,9 @@ async fn cancel_near_completion_is_refused_and_recorded() {
     let data = pattern(8_000, 12);
     let sha = sha256(&data);
     env.media.add("near.mp4", data.clone());
-    let id = publish_id(
-        &env.api
-            .init_ok(
-                VIDEO_INIT,
-                &token,
-                &direct("SELF_ONLY", pull_source(&env.media.url("part/95/near.mp4"))),
-            )
-            .await,
-    );
+    let id = env
+        .self_only_pull(&token, &env.media.url("part/95/near.mp4"))
+        .await;
     env.post_until(&id, |p| p.downloaded_bytes == 7_600).await;
     env.api
         .cancel(&token, &id)
@@ -898,15 +872,9 @@ async fn cancel_near_completion_is_refused_and_recorded() {
     env.control(json!({"config": {"cancel_refused_after_percent": 40}}))
         .await;
     env.media.add("half.mp4", pattern(8_000, 13));
-    let half = publish_id(
-        &env.api
-            .init_ok(
-                VIDEO_INIT,
-                &token,
-                &direct("SELF_ONLY", pull_source(&env.media.url("part/50/half.mp4"))),
-            )
-            .await,
-    );
+    let half = env
+        .self_only_pull(&token, &env.media.url("part/50/half.mp4"))
+        .await;
     env.post_until(&half, |p| p.downloaded_bytes == 4_000).await;
     env.api
         .cancel(&token, &half)
@@ -935,15 +903,9 @@ async fn cancel_after_the_pull_finished_is_refused() {
     let env = Env::start(|c| c.processing_delay_ms = 60_000).await;
     let token = env.token();
     env.media.add("done.mp4", pattern(9_000, 14));
-    let processing = publish_id(
-        &env.api
-            .init_ok(
-                VIDEO_INIT,
-                &token,
-                &direct("SELF_ONLY", pull_source(&env.media.url("chunked/done.mp4"))),
-            )
-            .await,
-    );
+    let processing = env
+        .self_only_pull(&token, &env.media.url("chunked/done.mp4"))
+        .await;
     env.until(|c| {
         c.downloads_of(&processing)
             .first()
@@ -959,11 +921,7 @@ async fn cancel_after_the_pull_finished_is_refused() {
     env.control(json!({"config": {"processing_delay_ms": 0}}))
         .await;
     let url = env.media.add("fast.mp4", pattern(9_000, 15));
-    let complete = publish_id(
-        &env.api
-            .init_ok(VIDEO_INIT, &token, &direct("SELF_ONLY", pull_source(&url)))
-            .await,
-    );
+    let complete = env.self_only_pull(&token, &url).await;
     env.post_until(&complete, |p| p.exists()).await;
     env.api
         .cancel(&token, &complete)
@@ -1224,11 +1182,7 @@ async fn status_names_rename_reported_statuses() {
     .await;
     let token = env.token();
     let url = env.media.add("named.mp4", pattern(2000, 16));
-    let id = publish_id(
-        &env.api
-            .init_ok(VIDEO_INIT, &token, &direct("SELF_ONLY", pull_source(&url)))
-            .await,
-    );
+    let id = env.self_only_pull(&token, &url).await;
     assert_eq!(
         env.api.status(&token, &id).await.data()["status"],
         "PROCESSING"
@@ -1292,11 +1246,7 @@ async fn publish_id_ttl_makes_ids_invalid() {
     let token = env.token();
     env.control(json!({"config": {"hold_pulls": true}})).await;
     let url = env.media.add("ttl.mp4", pattern(1000, 18));
-    let id = publish_id(
-        &env.api
-            .init_ok(VIDEO_INIT, &token, &direct("SELF_ONLY", pull_source(&url)))
-            .await,
-    );
+    let id = env.self_only_pull(&token, &url).await;
     env.api.status(&token, &id).await.assert_ok();
     env.control(json!({"config": {"publish_id_ttl_secs": 0}}))
         .await;
@@ -1667,11 +1617,7 @@ async fn revoke_ends_the_grant_and_fails_unfinished_posts() {
     let other_login = env.grant();
     let token = access(&grant);
     let url = env.media.add("revoked.mp4", pattern(1000, 26));
-    let pull = publish_id(
-        &env.api
-            .init_ok(VIDEO_INIT, &token, &direct("SELF_ONLY", pull_source(&url)))
-            .await,
-    );
+    let pull = env.self_only_pull(&token, &url).await;
     let upload = publish_id(
         &env.api
             .init_ok(INBOX_INIT, &token, &inbox(one_chunk(1000)))

@@ -279,6 +279,16 @@ pub struct Env {
 }
 
 impl Env {
+    /// A SELF_ONLY direct video post pulled from `url`; its publish_id.
+    pub async fn self_only_pull(&self, token: &str, url: &str) -> String {
+        publish_id(
+            &self
+                .api
+                .init_ok(VIDEO_INIT, token, &direct("SELF_ONLY", pull_source(url)))
+                .await,
+        )
+    }
+
     /// Starts with [`fast_config`] changed by `change` (after the media server knobs are set).
     pub async fn start(change: impl FnOnce(&mut SandboxConfig)) -> Self {
         let media = MediaServer::start().await;
