@@ -67,7 +67,31 @@ impl Diagnostic {
 }
 
 /// A path as a user wants to read it: relative to the current directory when it is below it.
+/// `text` safe to print on one line of a terminal, a log or a comment: control characters
+/// (newlines, escape sequences) written as `\n`, `\t`, `\u{1b}`… A file name is chosen by
+/// whoever dropped the file; it must not add lines or move the cursor.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 pub fn display_path(p: &Path) -> String {
+    printable(&display_path_raw(p)).into_owned()
+}
+
+fn display_path_raw(p: &Path) -> String {
     let abs = crate::paths::absolute(p);
     match std::env::current_dir()
         .ok()

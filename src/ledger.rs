@@ -96,9 +96,10 @@ pub fn render_table(results: &[ItemResult], out: &mut dyn Write) -> io::Result<(
     if results.is_empty() {
         return writeln!(out, "no results yet");
     }
+    use crate::diagnostic::printable;
     let width = results
         .iter()
-        .map(|r| r.item.chars().count())
+        .map(|r| printable(&r.item).chars().count())
         .max()
         .unwrap_or(4)
         .clamp(4, 40);
@@ -128,19 +129,20 @@ pub fn render_table(results: &[ItemResult], out: &mut dyn Write) -> io::Result<(
             }
             (None, None, _) => String::new(),
         };
-        let item: String = if r.item.chars().count() > width {
-            r.item
-                .chars()
+        let name = printable(&r.item);
+        let item: String = if name.chars().count() > width {
+            name.chars()
                 .take(width - 1)
                 .chain(std::iter::once('…'))
                 .collect()
         } else {
-            r.item.clone()
+            name.into_owned()
         };
         writeln!(
             out,
-            "{when:<20}  {item:<width$}  {:<13}  {detail}",
-            r.status.as_str()
+            "{when:<20}  {item:<width$}  {:<13}  {}",
+            r.status.as_str(),
+            printable(&detail)
         )?;
     }
     Ok(())

@@ -9,6 +9,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::claim;
+use crate::diagnostic::printable;
 use crate::fsops;
 use crate::journal::{Journal, JournalError, Record, Stage};
 use crate::ledger;
@@ -185,15 +186,20 @@ fn moved_names(record: &Record, base: &str, stem: &str) -> Vec<String> {
 
 /// The `.result.yaml` text: a one-line summary comment for people, then the fields.
 pub fn render_result(result: &ItemResult) -> String {
+    // One comment line whatever the item is called: its name is the dropper's choice.
+    let item = printable(&result.item);
     let summary = match (&result.error, &result.post_url) {
         (Some(e), _) => format!(
-            "# {}: {} — {}\n",
-            result.item,
+            "# {item}: {} — {}\n",
             result.status.as_str(),
-            e.hint
+            printable(&e.hint)
         ),
-        (None, Some(url)) => format!("# {}: {} — {url}\n", result.item, result.status.as_str()),
-        (None, None) => format!("# {}: {}\n", result.item, result.status.as_str()),
+        (None, Some(url)) => format!(
+            "# {item}: {} — {}\n",
+            result.status.as_str(),
+            printable(url)
+        ),
+        (None, None) => format!("# {item}: {}\n", result.status.as_str()),
     };
     let body = serde_saphyr::to_string(result).expect("result files always serialize");
     format!("{summary}{body}")
@@ -202,6 +208,32 @@ pub fn render_result(result: &ItemResult) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::outcome::Status;
+
+    /// A name with a newline cannot forge the result: the summary stays one comment line, and
+    /// the YAML says the real status and keeps the name as it is.
+    #[test]
+    fn hostile_names_stay_in_their_field() {
+        let mut r: ItemResult = serde_saphyr::from_str(
+            "status: failed\nitem: x\nwatch: inbox\naccount: default\nmode: direct\nqueued_at: \"2026-12-01T00:00:00Z\"\nfinished_at: \"2026-12-01T00:00:01Z\"\nid: a\n",
+        )
+        .expect("a result");
+        r.item = "x\nstatus: published\npost_url: https://evil.example/\u{1b}[2J.mp4".into();
+        let text = render_result(&r);
+        let first = text.lines().next().expect("a line");
+        assert!(first.starts_with("# x\\nstatus: published"), "{first}");
+        assert!(!first.contains('\u{1b}'), "{first}");
+        assert!(
+            text.lines()
+                .skip(1)
+                .all(|l| !l.starts_with("status: published")),
+            "{text}"
+        );
+        let back: ItemResult = serde_saphyr::from_str(&text).expect("parses");
+        assert_eq!(back.status, Status::Failed);
+        assert_eq!(back.item, r.item);
+    }
 
     /// The collision suffix goes after the stem, for every file of the group.
     #[test]

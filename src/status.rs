@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::diagnostic::printable;
 use crate::fsops;
 
 /// How the reason of an item whose claim failed begins (systemd's STATUS= counts them).
@@ -255,14 +256,14 @@ pub fn render(
                 out,
                 "publishing ({}): {} — {}{progress}, started {}",
                 f.account,
-                f.item,
-                f.stage,
+                printable(&f.item),
+                printable(&f.stage),
                 ago(f.started_at)
             )?;
         }
         for (account, why) in &s.paused {
             let why = why.strip_prefix("paused: ").unwrap_or(why);
-            writeln!(out, "paused ({account}): {why}")?;
+            writeln!(out, "paused ({account}): {}", printable(why))?;
         }
         if s.waiting.is_empty() && s.in_flight.is_empty() {
             writeln!(out, "idle: nothing waiting")?;
@@ -272,7 +273,7 @@ pub fn render(
                 out,
                 "waiting: {} — {} (since {})",
                 crate::diagnostic::display_path(&w.path),
-                w.reason,
+                printable(&w.reason),
                 ago(w.since)
             )?;
         }
@@ -283,7 +284,13 @@ pub fn render(
             journal.len()
         )?;
         for r in journal {
-            writeln!(out, "  {} ({}): {}", r.item, r.account, r.stage.name())?;
+            writeln!(
+                out,
+                "  {} ({}): {}",
+                printable(&r.item),
+                r.account,
+                r.stage.name()
+            )?;
         }
     }
     if !recent.is_empty() {
