@@ -8,7 +8,7 @@
 //! - [`config`]: `watch.yaml`, read strictly and checked into typed, absolute settings.
 //! - [`yaml`]: hardened YAML loading and precise error positions; [`diagnostic`]: one
 //!   user-facing problem (file, line, key, message, help).
-//! - [`duration`]: `5s` / `2h` durations.
+//! - [`duration`]: `5s` / `2h` durations; [`paths`]: lexical path helpers.
 //! - [`items`]: which files form an item (media + sidecar, photo-set folders).
 //! - [`media`]: structural completeness and TikTok limits of MP4/MOV/WebM/JPEG/WebP files.
 //! - [`sidecar`]: sidecar fields, defaults merging, field rules → `PostSpec`.
