@@ -131,11 +131,7 @@ fn copy_then_remove(from: &Path, to: &Path) -> io::Result<()> {
             .map_or_else(Default::default, |n| n.to_string_lossy().into_owned()),
         random_suffix()
     ));
-    let copied = if meta.is_dir() {
-        copy_dir(from, &tmp)
-    } else {
-        copy_file(from, &tmp)
-    };
+    let copied = copy_entry(from, &tmp);
     if let Err(e) = copied.and_then(|()| {
         renameat_with(CWD, &tmp, CWD, to, RenameFlags::NOREPLACE).map_err(io::Error::from)
     }) {
@@ -155,10 +151,27 @@ fn copy_then_remove(from: &Path, to: &Path) -> io::Result<()> {
     sync_dir(parent(from))
 }
 
+/// Copies one entry as it is: a folder by its entries, a symbolic link as a link (never its
+/// target: a dropper's link must not turn into a copy of a file they cannot read), a regular
+/// file by its bytes; anything else (FIFO, device) is refused.
+fn copy_entry(from: &Path, to: &Path) -> io::Result<()> {
+    let kind = fs::symlink_metadata(from)?.file_type();
+    if kind.is_symlink() {
+        return std::os::unix::fs::symlink(fs::read_link(from)?, to);
+    }
+    if kind.is_dir() {
+        return copy_dir(from, to);
+    }
+    copy_file(from, to)
+}
+
 fn copy_file(from: &Path, to: &Path) -> io::Result<()> {
-    let len = fs::copy(from, to)?;
-    File::open(to)?.sync_all()?;
-    let (a, b) = (fs::metadata(from)?.len(), fs::metadata(to)?.len());
+    let mut src = open_regular(from)?;
+    let mut dst = OpenOptions::new().write(true).create_new(true).open(to)?;
+    let len = io::copy(&mut src, &mut dst)?;
+    dst.set_permissions(src.metadata()?.permissions())?;
+    dst.sync_all()?;
+    let (a, b) = (src.metadata()?.len(), fs::metadata(to)?.len());
     if a != len || b != len || !same_content(from, to)? {
         return Err(io::Error::other(format!(
             "copy of {} to {} does not match the original",
@@ -171,7 +184,7 @@ fn copy_file(from: &Path, to: &Path) -> io::Result<()> {
 
 fn same_content(a: &Path, b: &Path) -> io::Result<bool> {
     use std::io::Read;
-    let (mut fa, mut fb) = (File::open(a)?, File::open(b)?);
+    let (mut fa, mut fb) = (open_regular(a)?, File::open(b)?);
     let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
     loop {
         let na = fa.read(&mut ba)?;
@@ -196,12 +209,7 @@ fn copy_dir(from: &Path, to: &Path) -> io::Result<()> {
     fs::create_dir(to)?;
     for entry in fs::read_dir(from)? {
         let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            copy_file(&entry.path(), &target)?;
-        }
+        copy_entry(&entry.path(), &to.join(entry.file_name()))?;
     }
     sync_dir(to)
 }
@@ -234,6 +242,46 @@ pub fn free_stem(base: &str, taken: impl Fn(&str) -> bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A copying move (as across file systems) keeps a symbolic link a link — the secret it
+    /// points at is never copied into the destination — and refuses a FIFO, leaving the
+    /// source where it was.
+    #[test]
+    fn copying_moves_never_follow_links() {
+        let d = tempfile::tempdir().expect("tempdir");
+        fs::write(d.path().join("secret"), "token file").expect("secret");
+        let set = d.path().join("set");
+        fs::create_dir(&set).expect("set");
+        fs::write(set.join("1.jpg"), vec![7u8; 100_000]).expect("photo");
+        std::os::unix::fs::symlink(d.path().join("secret"), set.join("post.yaml")).expect("link");
+        copy_then_remove(&set, &d.path().join("done-set")).expect("copied");
+        let link = d.path().join("done-set/post.yaml");
+        assert!(
+            fs::symlink_metadata(&link)
+                .expect("meta")
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(
+            fs::read(d.path().join("done-set/1.jpg"))
+                .expect("photo")
+                .len(),
+            100_000
+        );
+        assert!(!set.exists());
+
+        let odd = d.path().join("odd");
+        fs::create_dir(&odd).expect("odd");
+        let status = std::process::Command::new("mkfifo")
+            .arg(odd.join("pipe.jpg"))
+            .status()
+            .expect("mkfifo");
+        assert!(status.success());
+        let e = copy_then_remove(&odd, &d.path().join("done-odd")).expect_err("a FIFO");
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        assert!(odd.join("pipe.jpg").exists(), "the source stays");
+        assert!(!d.path().join("done-odd").exists());
+    }
 
     /// A move onto an existing name fails and leaves both files untouched.
     #[test]

@@ -248,7 +248,14 @@ pub enum Found {
 
 /// The item a user-given path belongs to: a media file, its sidecar, or a photo-set folder.
 pub fn item_at(path: &Path, w: &WatchConfig) -> io::Result<Found> {
-    let meta = fs::metadata(path)?;
+    // Never through a link: a dropper's `ln -s /somewhere inbox/set` is no photo set.
+    let meta = fs::symlink_metadata(path)?;
+    if meta.file_type().is_symlink() {
+        return Ok(Found::NotAnItem(
+            path.to_path_buf(),
+            "a symbolic link; tokdrop takes only real files and folders",
+        ));
+    }
     if meta.is_dir() {
         return photo_set(path, w).map(Found::Item);
     }

@@ -110,3 +110,25 @@ async fn a_symlinked_sidecar_is_not_followed() {
     assert!(r.emu.calls().init_calls().is_empty(), "nothing was posted");
     r.stop();
 }
+
+/// `ln -s /a/folder/of/photos inbox/set`: a link to a folder is no photo set, whichever way
+/// intake hears of it (inotify or a listing); nothing behind it is served or posted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlinked_folder_is_not_a_photo_set() {
+    let r = start("", |_| {}).await;
+    r.d.copy_sample("photo.jpg", "private/1.jpg");
+    r.d.copy_sample("photo.jpg", "private/2.jpg");
+    std::os::unix::fs::symlink(r.d.path("private"), r.d.path("inbox/set")).expect("symlink");
+    r.d.copy_sample("photo.jpg", "inbox/real.jpg");
+    let text = r.finished("real.jpg", 60);
+    assert!(text.contains("status: published"), "{text}");
+    let calls = r.emu.calls();
+    assert_eq!(
+        calls.init_calls().len(),
+        1,
+        "only the real photo was posted"
+    );
+    assert!(calls.downloads.iter().all(|d| !d.url.contains("1.jpg")));
+    assert!(r.d.path("private/1.jpg").exists() && r.d.path("inbox/set").exists());
+    r.stop();
+}
