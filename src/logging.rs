@@ -262,9 +262,29 @@ where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
     let text = fmt::layer().with_ansi(ansi).with_writer(writer);
+    let fields = || {
+        use tracing_subscriber::field::MakeExt;
+        // Field values can carry names a dropper chose (`item=…`): their control characters
+        // are escaped, so a name cannot add a log line of its own. Messages keep their lines
+        // (multi-line errors are written line by line, each with its priority).
+        fmt::format::debug_fn(|w, field, value| {
+            if field.name() == "message" {
+                write!(w, "{value:?}")
+            } else {
+                let shown = format!("{value:?}");
+                write!(
+                    w,
+                    "{}={}",
+                    field.name(),
+                    crate::diagnostic::printable(&shown)
+                )
+            }
+        })
+        .delimited(" ")
+    };
     match (format, timestamps) {
-        (LogFormat::Text, true) => text.boxed(),
-        (LogFormat::Text, false) => text.without_time().boxed(),
+        (LogFormat::Text, true) => text.fmt_fields(fields()).boxed(),
+        (LogFormat::Text, false) => text.fmt_fields(fields()).without_time().boxed(),
         (LogFormat::Json, true) => text.json().flatten_event(true).boxed(),
         (LogFormat::Json, false) => text.json().flatten_event(true).without_time().boxed(),
     }

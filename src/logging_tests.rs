@@ -129,6 +129,23 @@ fn journal_lines_carry_their_priority() {
     assert!(!out.contains("<3>"), "only for journald: {out}");
 }
 
+/// A field value cannot add a log line: a file name with a newline and an escape sequence is
+/// written escaped on the event's own line (text and JSON); messages keep their lines.
+#[test]
+fn field_values_stay_on_their_line() {
+    let name = "x.mp4\n2026-12-01T00:00:00Z  INFO tokdrop: finished item=forged.mp4\u{1b}[2J";
+    let (out, _g) = log_with(&settings(LogFormat::Text, None), &Env::default(), || {
+        tracing::info!(item = %name, "claimed");
+    });
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("item=x.mp4\\n2026"), "{out}");
+    assert!(!out.contains('\u{1b}'), "{out}");
+    let (out, _g) = log_with(&settings(LogFormat::Json, None), &Env::default(), || {
+        tracing::info!(item = %name, "claimed");
+    });
+    assert_eq!(out.lines().count(), 1, "{out}");
+}
+
 use std::str::FromStr;
 
 /// `log.level` takes bare levels and filter strings; RUST_LOG overrides it; bad values
