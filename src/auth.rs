@@ -9,7 +9,7 @@ use crate::cli::{EXIT_FAILED, EXIT_OK};
 use crate::config::Config;
 use crate::service;
 use crate::tiktok::client::{Client, ClientConfig};
-use crate::tiktok::login::{LoginConfig, LoopbackListener, PendingLogin};
+use crate::tiktok::login::{LoginConfig, LoginError, LoopbackListener, PendingLogin};
 use crate::tiktok::token_store::TokenStore;
 use crate::tiktok::tokens::TokenManager;
 
@@ -17,6 +17,8 @@ use crate::tiktok::tokens::TokenManager;
 pub const EXIT_NEEDS_LOGIN: u8 = 3;
 /// How long `auth login` waits for the browser.
 const LOGIN_WAIT: Duration = Duration::from_secs(600);
+/// How often a Web-platform login looks for the answer the media server handed over.
+const HANDOFF_POLL: Duration = Duration::from_millis(200);
 
 fn tokens(config: &Config) -> Result<TokenManager, String> {
     let secret = service::client_secret(config).map_err(|e| e.to_string())?;
@@ -74,12 +76,15 @@ pub async fn login(config: &Config, account: &str, no_listen: bool) -> u8 {
             Ok(cb) => pending.finish(&tokens, account, cb).await,
             Err(e) => Err(e),
         }
+    } else if config.callback_path().is_some() {
+        web_login(config, &lc, &tokens, account).await
     } else {
         let listener = match LoopbackListener::bind(&lc.redirect_uri).await {
             Ok(l) => l,
             Err(e) => {
                 eprintln!(
-                    "tokdrop: {e}\n  help: use --no-listen to paste the redirected address instead"
+                    "tokdrop: {e}\n  help: a Web-platform app's redirect URI must lie under server.public_url (e.g. {}oauth/callback/) so tokdrop's media server can answer it; otherwise use --no-listen to paste the redirected address",
+                    config.server.public_url
                 );
                 return EXIT_FAILED;
             }
@@ -126,6 +131,73 @@ pub async fn login(config: &Config, account: &str, no_listen: bool) -> u8 {
         }
         Err(e) => fail(&e),
     }
+}
+
+/// The Web-platform login: TikTok redirects to `redirect_uri` under `public_url`, answered by
+/// the running service's media server or, when it is stopped, by one started here on
+/// `server.listen`; either hands the answer over through `state_dir` ([`crate::handoff`]).
+async fn web_login(
+    config: &Config,
+    lc: &LoginConfig,
+    tokens: &TokenManager,
+    account: &str,
+) -> Result<crate::tiktok::login::LoginOutcome, LoginError> {
+    let pending = PendingLogin::new(lc, &lc.redirect_uri)?;
+    let waiting =
+        crate::handoff::Waiting::register(&config.state_dir, pending.state()).map_err(|e| {
+            LoginError::Handoff(format!(
+                "{}: {e}",
+                config.state_dir.join(crate::handoff::DIR).display()
+            ))
+        })?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let _stop_server = stop.clone().drop_guard();
+    let who_answers = match config.server.listen {
+        crate::config::Listen::Systemd => "the running service (systemd socket)".to_string(),
+        crate::config::Listen::Addr(addr) => {
+            match crate::serve::Server::bind(service::serve_config(config, false)).await {
+                Ok(server) => {
+                    tokio::spawn(server.run(
+                        crate::serve::Registry::new(config.server.link_ttl),
+                        stop.clone(),
+                    ));
+                    format!("tokdrop itself on {addr} (the service is not running)")
+                }
+                Err(crate::serve::ServeError::Bind { source, .. })
+                    if source.kind() == std::io::ErrorKind::AddrInUse =>
+                {
+                    format!("the running service on {addr}")
+                }
+                Err(e) => {
+                    eprintln!(
+                        "warning: the service does not seem to be running and tokdrop cannot answer the redirect itself: {e}\n  help: start the service (systemctl start tokdrop), or use --no-listen"
+                    );
+                    format!("the service on {addr}, once it runs")
+                }
+            }
+        }
+    };
+    println!("{}", pending.authorize_url());
+    eprintln!(
+        "Open the address above in a browser logged in to the TikTok account '{account}' and approve; TikTok's redirect to {} is answered by {who_answers} (waiting up to {}).",
+        lc.redirect_uri,
+        crate::duration::format(LOGIN_WAIT)
+    );
+    let deadline = tokio::time::Instant::now() + LOGIN_WAIT;
+    let query = loop {
+        match waiting.answer() {
+            Ok(Some(query)) => break query,
+            Ok(None) => {}
+            Err(e) => return Err(LoginError::Handoff(e.to_string())),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(LoginError::Timeout(LOGIN_WAIT));
+        }
+        tokio::time::sleep(HANDOFF_POLL).await;
+    };
+    drop(waiting);
+    let callback = crate::tiktok::login::callback_from_query(&query, Some(pending.state()), true)?;
+    pending.finish(tokens, account, callback).await
 }
 
 /// One line per folder of `account` whose mode needs a scope that is not in `granted`.

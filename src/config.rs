@@ -200,6 +200,25 @@ impl Config {
     }
 
     /// Every account named by a watch entry, in order of first use.
+    /// The path the media server answers the Web-platform login redirect on, when
+    /// `tiktok.redirect_uri` lies under `server.public_url` (same scheme, host and port).
+    pub fn callback_path(&self) -> Option<String> {
+        let redirect = url::Url::parse(&self.tiktok.redirect_uri).ok()?;
+        let public = &self.server.public_url;
+        if redirect.scheme() != public.scheme()
+            || redirect.host_str() != public.host_str()
+            || redirect.port_or_known_default() != public.port_or_known_default()
+            || redirect.query().is_some()
+        {
+            return None;
+        }
+        let rest = redirect.path().strip_prefix(public.path())?;
+        if rest.is_empty() || rest.starts_with("media/") || rest == "healthz" {
+            return None;
+        }
+        Some(format!("/{rest}"))
+    }
+
     /// The TikTok scopes `account`'s folders need, each with the folders that need it:
     /// `video.publish` for direct folders, `video.upload` for inbox folders.
     pub fn needed_scopes(&self, account: &str) -> Vec<(&'static str, Vec<&WatchConfig>)> {

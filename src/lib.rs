@@ -37,6 +37,7 @@ pub mod config;
 pub mod diagnostic;
 pub mod duration;
 pub mod fsops;
+pub mod handoff;
 pub mod intake;
 pub mod items;
 pub mod journal;

@@ -64,6 +64,9 @@ pub struct ServeConfig {
     pub tls: Option<TlsSource>,
     /// Root-level verification files are served from here (no subpaths).
     pub verification_dir: Option<PathBuf>,
+    /// The Web-platform login's redirect path (`/oauth/callback/`) and the `state_dir` whose
+    /// `login/` folder hands it to the waiting `auth login` ([`crate::handoff`]).
+    pub oauth_callback: Option<(String, PathBuf)>,
     /// Connections beyond this are accepted and closed at once.
     pub max_connections: usize,
     /// Time allowed for the TLS handshake and for each request's headers.
@@ -87,6 +90,7 @@ impl ServeConfig {
             listen,
             tls: None,
             verification_dir: None,
+            oauth_callback: None,
             max_connections: 512,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),

@@ -72,7 +72,7 @@ pub fn client_secret(config: &Config) -> Result<Secret, ServiceError> {
     }
 }
 
-fn serve_config(config: &Config, sandbox: bool) -> ServeConfig {
+pub(crate) fn serve_config(config: &Config, sandbox: bool) -> ServeConfig {
     let listen = match config.server.listen {
         Listen::Addr(a) => serve::Listen::Addr(a),
         Listen::Systemd => serve::Listen::Systemd,
@@ -98,6 +98,9 @@ fn serve_config(config: &Config, sandbox: bool) -> ServeConfig {
         None => None,
     };
     sc.verification_dir = config.server.verification_dir.clone();
+    sc.oauth_callback = config
+        .callback_path()
+        .map(|path| (path, config.state_dir.clone()));
     sc
 }
 

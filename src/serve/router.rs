@@ -23,6 +23,7 @@ const MAX_PATH_LEN: usize = 1024;
 pub(crate) struct AppState {
     pub(crate) registry: Registry,
     pub(crate) verification_dir: Option<PathBuf>,
+    pub(crate) oauth_callback: Option<(String, PathBuf)>,
 }
 
 /// Handles one request and attaches its access-log line to the body.
@@ -68,12 +69,48 @@ async fn route(state: &AppState, req: &Parts) -> Response<ServeBody> {
         }
         return text(StatusCode::OK, "ok\n");
     }
+    if let Some((callback, state_dir)) = &state.oauth_callback
+        && path == callback
+    {
+        if req.method != Method::GET {
+            return method_not_allowed();
+        }
+        return oauth_callback(state_dir, req.uri.query().unwrap_or("")).await;
+    }
     if let Some(rest) = path.strip_prefix("/media/") {
         return media(state, req, rest, get_or_head).await;
     }
     match (&state.verification_dir, path.strip_prefix('/')) {
         (Some(dir), Some(raw)) if get_or_head => verification(dir, req, raw).await,
         _ => not_found(),
+    }
+}
+
+/// The Web-platform login's redirect: handed to the waiting `auth login`, which checks it.
+async fn oauth_callback(state_dir: &Path, query: &str) -> Response<ServeBody> {
+    let (dir, query) = (state_dir.to_path_buf(), query.to_string());
+    let delivered =
+        tokio::task::spawn_blocking(move || crate::handoff::deliver(&dir, &query)).await;
+    match delivered {
+        Ok(Ok(crate::handoff::Delivered::Handed)) => text(
+            StatusCode::OK,
+            "tokdrop: TikTok's answer was handed to `tokdrop auth login`. You can close this tab and return to the terminal.\n",
+        ),
+        Ok(Ok(crate::handoff::Delivered::NobodyWaiting)) => text(
+            StatusCode::BAD_REQUEST,
+            "tokdrop: no `tokdrop auth login` is waiting for this answer (it was already used, or the command timed out or was stopped). Run tokdrop auth login again.\n",
+        ),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot hand a login redirect to auth login");
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "tokdrop: the login answer could not be handed over; see the service log, then run tokdrop auth login again.\n",
+            )
+        }
+        Err(_) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "tokdrop: internal error\n",
+        ),
     }
 }
 

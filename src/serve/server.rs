@@ -39,13 +39,15 @@ impl Server {
                 "max_connections must be at least 1".into(),
             ));
         }
-        let tls = config.tls.as_ref().map(tls::setup).transpose()?;
+        // Bind first: a self-signed certificate is written to disk only by the process that
+        // got the port (`auth login` probing whether the service runs must not replace it).
         let listener = match config.listen {
             Listen::Addr(addr) => TcpListener::bind(addr)
                 .await
                 .map_err(|source| ServeError::Bind { addr, source })?,
             Listen::Systemd => systemd_listener()?,
         };
+        let tls = config.tls.as_ref().map(tls::setup).transpose()?;
         let local_addr = listener.local_addr()?;
         Ok(Server {
             listener,
@@ -80,6 +82,7 @@ impl Server {
         let state = Arc::new(AppState {
             registry,
             verification_dir: config.verification_dir.clone(),
+            oauth_callback: config.oauth_callback.clone(),
         });
         let limits = Limits {
             header_timeout: config.header_timeout,

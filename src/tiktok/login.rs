@@ -62,6 +62,10 @@ pub enum LoginError {
     Exchange(ApiError),
     #[error(transparent)]
     Store(AuthError),
+    #[error(
+        "cannot wait for the media server's hand-over in {0}; check that state_dir is writable by this user (run as the service user)"
+    )]
+    Handoff(String),
 }
 
 /// The authorization code and the scopes the redirect says were granted.
@@ -206,7 +210,7 @@ impl PendingLogin {
 
 /// Reads a redirect's query: `error` means refused; otherwise a `code` is needed. With
 /// `expected_state`, a present `state` must match, and with `state_required` it must exist.
-pub(crate) fn callback_from_query(
+pub fn callback_from_query(
     query: &str,
     expected_state: Option<&str>,
     state_required: bool,

@@ -32,7 +32,8 @@ async fn start_with_env(
     start_full(extra_watch, "", tune, envs).await
 }
 
-/// `extra_tiktok`: more keys of the `tiktok:` flow mapping (`, transfer: pull`).
+/// `extra_tiktok`: more keys of the `tiktok:` flow mapping (`, transfer: pull`); `{public}` stands
+/// for the public URL (`https://localhost:PORT/`).
 pub(crate) async fn start_full(
     extra_watch: &str,
     extra_tiktok: &str,
@@ -66,7 +67,8 @@ watch:
     settle: 100ms
     defaults: {{privacy_level: SELF_ONLY}}
 {extra_watch}",
-            api = emu.base_url()
+            api = emu.base_url(),
+            extra_tiktok = extra_tiktok.replace("{public}", &public),
         ),
     );
     fs::create_dir_all(d.path("drafts")).expect("drafts");

@@ -152,3 +152,124 @@ async fn auth_status_names_the_folders_a_missing_scope_breaks() {
     assert!(!out.stdout.contains("cannot post"), "{}", out.stdout);
     assert_eq!(sandbox.calls().count(SandboxEndpoint::CreatorInfo), 1);
 }
+
+/// Plays the browser of a Web-platform login: reads the authorize URL `auth login` prints,
+/// follows TikTok's redirect to the media server's callback (trusting the self-signed
+/// certificate the media server wrote), and returns the callback page and the command's end.
+async fn web_login_through_browser(d: &Dir, public: &str) -> (String, std::process::Output) {
+    use std::io::BufRead;
+    let mut login = std::process::Command::new(env!("CARGO_BIN_EXE_tokdrop"))
+        .args(["auth", "login", "--config", "watch.yaml"])
+        .current_dir(d.tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("auth login");
+    let mut url = String::new();
+    std::io::BufReader::new(login.stdout.take().expect("stdout"))
+        .read_line(&mut url)
+        .expect("url line");
+    let redirect = format!("{public}oauth/callback/");
+    assert!(
+        url.contains(&format!(
+            "redirect_uri={}",
+            percent_encoding::utf8_percent_encode(&redirect, percent_encoding::NON_ALPHANUMERIC)
+        )),
+        "the redirect URI is sent exactly as configured: {url}"
+    );
+    let pem = std::fs::read(d.path("state/sandbox-ca.pem")).expect("media server certificate");
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
+        .build()
+        .expect("client");
+    let answer = browser.get(url.trim()).send().await.expect("authorize");
+    let location = answer.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    assert!(location.starts_with(&redirect), "{location}");
+    let page = browser.get(&location).send().await.expect("callback");
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.expect("page");
+    let out = tokio::task::spawn_blocking(move || login.wait_with_output())
+        .await
+        .expect("join")
+        .expect("wait");
+    (page, out)
+}
+
+fn web_app(c: &mut SandboxConfig, public: &str) {
+    c.platform = tokdrop_sandbox::Platform::Web;
+    c.redirect_uris = vec![format!("{public}oauth/callback/")];
+}
+
+/// A Web-platform app with the service stopped: `auth login` answers TikTok's redirect on
+/// `server.listen` itself, over the media server's TLS, and stores the login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_login_with_the_service_stopped() {
+    let port = crate::harness::free_port();
+    let public = format!("https://localhost:{port}/");
+    let mut config = SandboxConfig::default();
+    web_app(&mut config, &public);
+    let sandbox = Sandbox::start(config).await.expect("sandbox");
+    let d = Dir::empty();
+    d.write("secret", "sandbox-secret");
+    d.write(
+        "watch.yaml",
+        &format!(
+            "state_dir: ./state
+server: {{listen: 127.0.0.1:{port}, public_url: {public}, tls: {{self_signed: true}}}}
+tiktok: {{client_key: sbawtokdropsandbox, client_secret_file: ./secret, api_base: {b}, auth_base: {b}, redirect_uri: '{public}oauth/callback/'}}
+watch:
+  - {{path: ./drafts, mode: inbox, done_dir: ./done, failed_dir: ./failed}}
+",
+            b = sandbox.base_url()
+        ),
+    );
+    std::fs::create_dir_all(d.path("drafts")).expect("mkdir");
+    let (page, out) = web_login_through_browser(&d, &public).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(page.contains("You can close this tab"), "{page}");
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "is answered by tokdrop itself on 127.0.0.1:{port} (the service is not running)"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("Logged in: account 'default'"), "{err}");
+    assert!(d.path("state/tokens/default.json").exists());
+    assert_eq!(
+        std::fs::read_dir(d.path("state/login"))
+            .expect("dir")
+            .count(),
+        0,
+        "the hand-over folder is left empty"
+    );
+}
+
+/// A Web-platform app with the service running: its media server answers the redirect and
+/// hands it to the waiting `auth login`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_login_through_the_running_service() {
+    let r = start_full("", ", redirect_uri: '{public}oauth/callback/'", |_| {}, &[]).await;
+    let yaml = std::fs::read_to_string(r.d.path("watch.yaml")).expect("config");
+    let public = yaml
+        .split("public_url: ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .expect("public_url")
+        .to_string();
+    r.emu.set(|c| web_app(c, &public));
+    let (page, out) = web_login_through_browser(&r.d, &public).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(page.contains("You can close this tab"), "{page}");
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("is answered by the running service on"),
+        "{err}"
+    );
+    assert!(err.contains("Logged in: account 'default'"), "{err}");
+    r.stop();
+}

@@ -51,7 +51,9 @@ mod state;
 mod upload;
 mod validate;
 
-pub use config::{AccountConfig, Control, Fault, RateLimits, SandboxConfig, SandboxEndpoint};
+pub use config::{
+    AccountConfig, Control, Fault, Platform, RateLimits, SandboxConfig, SandboxEndpoint,
+};
 pub use records::{CallRecord, Calls, DownloadRecord, InitRecord, PostRecord, UploadRecord};
 
 use state::Shared;
