@@ -24,6 +24,10 @@ pub fn run(cli: Cli) -> ExitCode {
             json,
         } => results_command(cli.config.as_deref(), failed, since, json),
         Command::Sandbox { listen } => sandbox_command(&listen),
+        Command::Doctor { json, extra_ca } => doctor_command(
+            cli.config.as_deref(),
+            &crate::doctor::Options { json, extra_ca },
+        ),
     };
     ExitCode::from(code)
 }
@@ -323,6 +327,19 @@ fn sandbox_command(listen: &str) -> u8 {
             EXIT_FAILED
         }
     }
+}
+
+fn doctor_command(explicit: Option<&std::path::Path>, options: &crate::doctor::Options) -> u8 {
+    let config = match config_or_exit(explicit) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    init_logging("error");
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(crate::doctor::run(&config, options))
 }
 
 fn auth_command(explicit: Option<&std::path::Path>, cmd: AuthCommand) -> u8 {

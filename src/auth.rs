@@ -225,29 +225,29 @@ fn fail(e: &dyn std::fmt::Display) -> u8 {
 
 /// One account as `auth status` sees it.
 #[derive(Debug, Default, serde::Serialize)]
-struct AccountReport {
-    account: String,
-    logged_in: bool,
+pub(crate) struct AccountReport {
+    pub(crate) account: String,
+    pub(crate) logged_in: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    open_id: Option<String>,
-    scopes: Vec<String>,
+    pub(crate) open_id: Option<String>,
+    pub(crate) scopes: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    access_expires_at: Option<jiff::Timestamp>,
+    pub(crate) access_expires_at: Option<jiff::Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    login_expires_at: Option<jiff::Timestamp>,
-    login_expires_soon: bool,
+    pub(crate) login_expires_at: Option<jiff::Timestamp>,
+    pub(crate) login_expires_soon: bool,
     /// Folders a scope that was not granted keeps from posting.
-    cannot_post: Vec<String>,
+    pub(crate) cannot_post: Vec<String>,
     /// TikTok accepted the login when asked (`None`: not asked).
     #[serde(skip_serializing_if = "Option::is_none")]
-    accepted: Option<bool>,
+    pub(crate) accepted: Option<bool>,
     /// Who TikTok says the user is, when it accepted.
     #[serde(skip_serializing_if = "Option::is_none")]
-    tiktok_user: Option<String>,
+    pub(crate) tiktok_user: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
+    pub(crate) error: Option<String>,
     /// `tokdrop auth login` would fix what is wrong.
-    needs_login: bool,
+    pub(crate) needs_login: bool,
 }
 
 /// `tokdrop auth status [--json]`: every account, its grant, the folders a missing scope keeps
@@ -276,6 +276,12 @@ pub async fn status(config: &Config, json: bool) -> u8 {
         }
     }
     code
+}
+
+/// One account checked as `auth status` does, for `tokdrop doctor`.
+pub(crate) async fn check_account(config: &Config, account: &str) -> Result<AccountReport, String> {
+    let tokens = tokens(config)?;
+    Ok(account_report(config, &tokens, account).await)
 }
 
 async fn account_report(config: &Config, tokens: &TokenManager, account: &str) -> AccountReport {

@@ -53,6 +53,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check a real setup end to end: config, secret, logins and scopes, public_url (DNS,
+    /// certificate, reachability), verification files, folders, inotify, disk, clock.
+    ///
+    /// Prints one line per check (ok, warn, FAIL) with what to do. Run it as the service user.
+    /// Exit status: 0 nothing failed, 1 a check failed, 2 the config is invalid.
+    Doctor {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+        /// Also trust this CA for public_url's certificate (a private CA, tests).
+        #[arg(long, value_name = "PEM", hide = true)]
+        extra_ca: Option<std::path::PathBuf>,
+    },
     /// Show the results ledger, newest first.
     Results {
         /// Only failed, unknown and invalid items.

@@ -35,6 +35,7 @@ pub mod claim;
 pub mod cli;
 pub mod config;
 pub mod diagnostic;
+pub mod doctor;
 pub mod duration;
 pub mod fsops;
 pub mod handoff;

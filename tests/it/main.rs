@@ -7,6 +7,7 @@ mod check_cli;
 mod conformance;
 mod corpus;
 mod crash;
+mod doctor;
 mod fake;
 mod harness;
 mod hostile;

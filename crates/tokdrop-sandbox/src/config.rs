@@ -154,6 +154,9 @@ pub struct SandboxConfig {
     /// Tests: while true, chunk PUTs hang unread (a stalled upload link); when released, each
     /// held PUT is answered 504 without storing anything, as after a gateway timeout.
     pub hold_uploads: bool,
+    /// Seconds added to the `Date` header of every answer: TikTok's clock as seen from a
+    /// machine whose own clock is off by the opposite amount.
+    pub clock_offset_secs: i64,
     /// Time between the media being complete and the post's terminal status.
     pub processing_delay_ms: u64,
     /// Time after PUBLISH_COMPLETE before a public post gets its ids.
@@ -215,6 +218,7 @@ impl Default for SandboxConfig {
             envelope: Envelope::default(),
             hold_pulls: false,
             hold_uploads: false,
+            clock_offset_secs: 0,
             processing_delay_ms: 200,
             moderation_delay_ms: 1000,
             upload_url_secs: 3600,

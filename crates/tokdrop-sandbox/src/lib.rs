@@ -134,7 +134,29 @@ fn router(shared: Arc<Shared>) -> Router {
         .route(paths::UPLOAD, put(upload::put))
         .route(paths::CONTROL, post(control))
         .route(paths::RECORD, get(calls))
+        .layer(axum::middleware::map_response_with_state(
+            shared.clone(),
+            stamp_date,
+        ))
         .with_state(shared)
+}
+
+/// Every answer carries a `Date`, shifted by `clock_offset_secs` (hyper adds none when one is
+/// present).
+async fn stamp_date(State(shared): State<Arc<Shared>>, mut response: Response) -> Response {
+    let offset = shared.config().clock_offset_secs;
+    let now = std::time::SystemTime::now();
+    let at = if offset >= 0 {
+        now + std::time::Duration::from_secs(offset.unsigned_abs())
+    } else {
+        now - std::time::Duration::from_secs(offset.unsigned_abs())
+    };
+    if let Ok(value) = httpdate::fmt_http_date(at).parse() {
+        response
+            .headers_mut()
+            .insert(axum::http::header::DATE, value);
+    }
+    response
 }
 
 async fn control(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
