@@ -32,32 +32,28 @@ pub(super) async fn checks(config: &Config, extra_ca: Option<&Path>) -> Vec<Find
     let name = url.host_str().unwrap_or_default().to_string();
     let port = url.port_or_known_default().unwrap_or(443);
     out.extend(public_url(url, &name, port));
-    let addrs: Vec<SocketAddr> = match tokio::time::timeout(
-        TIMEOUT,
-        tokio::net::lookup_host((name.as_str(), port)),
-    )
-    .await
-    {
-        Ok(Ok(addrs)) => addrs.collect(),
-        Ok(Err(e)) => {
-            out.push(
+    let addrs: Vec<SocketAddr> =
+        match tokio::time::timeout(TIMEOUT, tokio::net::lookup_host((name.as_str(), port))).await {
+            Ok(Ok(addrs)) => addrs.collect(),
+            Ok(Err(e)) => {
+                out.push(
                 Finding::fail("public_url", format!("{name} does not resolve: {e}")).help(
                     "add a DNS record for the name that points at this machine's public address",
                 ),
             );
-            Vec::new()
-        }
-        Err(_) => {
-            out.push(Finding::fail(
-                "public_url",
-                format!(
-                    "{name} did not resolve within {}",
-                    crate::duration::format(TIMEOUT)
-                ),
-            ));
-            Vec::new()
-        }
-    };
+                Vec::new()
+            }
+            Err(_) => {
+                out.push(Finding::fail(
+                    "public_url",
+                    format!(
+                        "{name} did not resolve within {}",
+                        crate::duration::format(TIMEOUT)
+                    ),
+                ));
+                Vec::new()
+            }
+        };
     if !addrs.is_empty() {
         if url.scheme() == "https" {
             out.push(certificate(&addrs, &name, extra_ca).await);

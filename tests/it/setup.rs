@@ -204,14 +204,16 @@ fn web_app(c: &mut SandboxConfig, public: &str) {
     c.redirect_uris = vec![format!("{public}oauth/callback/")];
 }
 
-/// A Web-platform app with the service stopped: `auth login` answers TikTok's redirect on
-/// `server.listen` itself, over the media server's TLS, and stores the login.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn web_login_with_the_service_stopped() {
+/// A Web-platform app with a direct and an inbox folder, logged in through `auth login` with
+/// the service stopped, the user switching off `deselect` at the authorize page.
+async fn web_login_with_the_service_stopped_as(
+    deselect: &[&str],
+) -> (u16, String, std::process::Output, Dir) {
     let port = crate::harness::free_port();
     let public = format!("https://localhost:{port}/");
     let mut config = SandboxConfig::default();
     web_app(&mut config, &public);
+    config.accounts[0].deselect = deselect.iter().map(|s| s.to_string()).collect();
     let sandbox = Sandbox::start(config).await.expect("sandbox");
     let d = Dir::empty();
     d.write("secret", "sandbox-secret");
@@ -222,13 +224,24 @@ async fn web_login_with_the_service_stopped() {
 server: {{listen: 127.0.0.1:{port}, public_url: {public}, tls: {{self_signed: true}}}}
 tiktok: {{client_key: sbawtokdropsandbox, client_secret_file: ./secret, api_base: {b}, auth_base: {b}, redirect_uri: '{public}oauth/callback/'}}
 watch:
+  - {{path: ./posts, mode: direct, done_dir: ./done, failed_dir: ./failed}}
   - {{path: ./drafts, mode: inbox, done_dir: ./done, failed_dir: ./failed}}
 ",
             b = sandbox.base_url()
         ),
     );
-    std::fs::create_dir_all(d.path("drafts")).expect("mkdir");
+    for dir in ["posts", "drafts"] {
+        std::fs::create_dir_all(d.path(dir)).expect("mkdir");
+    }
     let (page, out) = web_login_through_browser(&d, &public).await;
+    (port, page, out, d)
+}
+
+/// A Web-platform app with the service stopped: `auth login` answers TikTok's redirect on
+/// `server.listen` itself, over the media server's TLS, and stores the login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_login_with_the_service_stopped() {
+    let (port, page, out, d) = web_login_with_the_service_stopped_as(&[]).await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(page.contains("You can close this tab"), "{page}");
     assert!(out.status.success(), "{err}");
@@ -239,6 +252,7 @@ watch:
         "{err}"
     );
     assert!(err.contains("Logged in: account 'default'"), "{err}");
+    assert!(!err.contains("warning"), "{err}");
     assert!(d.path("state/tokens/default.json").exists());
     assert_eq!(
         std::fs::read_dir(d.path("state/login"))
@@ -247,6 +261,24 @@ watch:
         0,
         "the hand-over folder is left empty"
     );
+}
+
+/// The user switches `video.publish` off at TikTok's authorize page: `auth login` still stores
+/// the login, and names the direct folder that cannot post without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_login_names_the_folders_a_deselected_scope_breaks() {
+    let (_, _, out, _d) = web_login_with_the_service_stopped_as(&["video.publish"]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning: TikTok did not grant video.publish."),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: posts (direct mode) cannot post: it needs the scope video.publish, which this login was not granted"),
+        "{err}"
+    );
+    assert!(!err.contains("drafts (inbox mode)"), "{err}");
 }
 
 /// A Web-platform app with the service running: its media server answers the redirect and
