@@ -32,6 +32,8 @@ pub use tracker::{Fingerprint, Readiness, Tracker};
 
 /// How often every folder is listed again, whatever the events said.
 pub const RESCAN_EVERY: Duration = Duration::from_secs(60);
+/// Longest wait for one look at an item (listing, probes, sidecar) before intake moves on.
+const LOOK_LIMIT: Duration = Duration::from_secs(30);
 
 /// An item intake hands on: complete (with what the offline rules say about it) or given up.
 pub struct Candidate {
@@ -301,25 +303,13 @@ impl Intake {
         }
     }
 
-    /// Looks at one item now and decides: hand on, wait (with a timer), or forget.
+    /// Looks at one item now and decides: hand on, wait (with a timer), or forget. The look
+    /// itself (listing, fingerprints, probes, sidecar) is file-system work: it runs on a
+    /// blocking thread, one item at a time, and at most `LOOK_LIMIT` is waited for.
     async fn evaluate(&mut self, key: &Path) {
         if self.handed.contains(key) {
             return;
         }
-        let Some((wi, _)) = self.trackers.get(key) else {
-            return;
-        };
-        let wi = *wi;
-        let w = &self.config.watch[wi];
-        let item = match current_item(key, w) {
-            Some(i) => i,
-            None => {
-                self.trackers.remove(key);
-                self.backoff.remove(key);
-                self.board.unwait(key);
-                return;
-            }
-        };
         if let Some((at, _)) = self.backoff.get(key)
             && *at > Instant::now()
         {
@@ -327,15 +317,61 @@ impl Intake {
             self.timers.push(Reverse((*at, key.to_path_buf())));
             return;
         }
+        let Some((wi, tracker)) = self.trackers.remove(key) else {
+            return;
+        };
+        let config = self.config.clone();
+        let owned = key.to_path_buf();
+        let now = Instant::now();
+        let look = tokio::task::spawn_blocking(move || look(&config, wi, &owned, tracker, now));
+        let (tracker, seen) = match tokio::time::timeout(LOOK_LIMIT, look).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => {
+                tracing::error!(path = %crate::diagnostic::display_path(key), error = %e, "checking an item failed");
+                return;
+            }
+            Err(_) => {
+                // The blocking thread keeps the old tracker; this item starts afresh later.
+                let w = &self.config.watch[wi];
+                tracing::warn!(
+                    path = %crate::diagnostic::display_path(key),
+                    "checking the files took longer than {}; trying again later",
+                    crate::duration::format(LOOK_LIMIT)
+                );
+                self.board.wait(
+                    key,
+                    format!(
+                        "checking the files took longer than {} (slow storage, or a crafted file); trying again later",
+                        crate::duration::format(LOOK_LIMIT)
+                    ),
+                );
+                self.trackers.insert(
+                    key.to_path_buf(),
+                    (
+                        wi,
+                        Tracker::new(w.settle, false).with_give_up_after(w.give_up_after),
+                    ),
+                );
+                self.timers
+                    .push(Reverse((Instant::now() + RESCAN_EVERY, key.to_path_buf())));
+                return;
+            }
+        };
+        let Some(Seen {
+            item,
+            readiness,
+            inspection,
+        }) = seen
+        else {
+            self.backoff.remove(key);
+            self.board.unwait(key);
+            return;
+        };
+        self.trackers.insert(key.to_path_buf(), (wi, tracker));
+        let w = &self.config.watch[wi];
         if let Some(s) = &item.sidecar {
             self.board.unwait(s);
         }
-        let now = Instant::now();
-        let Some((_, tracker)) = self.trackers.get_mut(key) else {
-            return;
-        };
-        let fast_ok = item.sidecar.is_some() || item.kind == crate::sidecar::rules::Kind::PhotoSet;
-        let readiness = tracker.observe(&item, now, fast_ok);
         match readiness {
             Readiness::Settling { until } => {
                 self.board
@@ -355,12 +391,11 @@ impl Intake {
                 }
             }
             Readiness::Complete => {
-                if w.sidecar == SidecarPolicy::Required && item.sidecar.is_none() {
+                let Some(inspection) = inspection else {
                     self.board
                         .wait(key, "waiting for sidecar (this folder requires one)");
                     return;
-                }
-                let inspection = check::inspect(w, &item);
+                };
                 if let Some(at) = inspection.spec.as_ref().and_then(|s| s.not_before)
                     && at > crate::outcome::now()
                 {
@@ -390,6 +425,46 @@ impl Intake {
             tracing::debug!("the pipeline stopped; intake hands on nothing more");
         }
     }
+}
+
+/// What one look at an item found (`None` from [`look`]: it is gone or no longer an item).
+struct Seen {
+    item: ItemFiles,
+    readiness: Readiness,
+    /// The offline rules' verdict, once complete and not waiting for a required sidecar.
+    inspection: Option<Inspection>,
+}
+
+/// The blocking part of [`Intake::evaluate`]: lists the item, fingerprints and probes its
+/// files, and inspects it when complete. Gives the tracker back.
+fn look(
+    config: &Config,
+    wi: usize,
+    key: &Path,
+    mut tracker: Tracker,
+    now: Instant,
+) -> (Tracker, Option<Seen>) {
+    let w = &config.watch[wi];
+    let Some(item) = current_item(key, w) else {
+        return (tracker, None);
+    };
+    let fast_ok = item.sidecar.is_some() || item.kind == crate::sidecar::rules::Kind::PhotoSet;
+    let readiness = tracker.observe(&item, now, fast_ok);
+    let inspection = match readiness {
+        Readiness::Complete if w.sidecar == SidecarPolicy::Required && item.sidecar.is_none() => {
+            None
+        }
+        Readiness::Complete => Some(check::inspect(w, &item)),
+        _ => None,
+    };
+    (
+        tracker,
+        Some(Seen {
+            item,
+            readiness,
+            inspection,
+        }),
+    )
 }
 
 /// The item at `key` as it is on disk now, `None` when it is gone or no longer an item.

@@ -17,7 +17,10 @@ use std::fmt;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
+mod bounded;
 mod jpeg;
+
+pub use bounded::{MAX_BYTES as PROBE_MAX_BYTES, MAX_READS as PROBE_MAX_READS};
 mod mp4;
 mod webm;
 mod webp;
@@ -164,8 +167,7 @@ pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
             .map(|e| e.to_string_lossy().into_owned())
             .unwrap_or_default(),
     })?;
-    // Unbuffered on purpose: every read is a few header bytes after a seek, and a buffer
-    // would read kilobytes around each of them.
+    // `probe_file` reads through a buffered reader with a budget ([`bounded`]).
     let mut file = crate::fsops::open_regular(path)?;
     let len = file.metadata()?.len();
     let info = probe_file(kind, &mut file, len)?;
@@ -192,14 +194,28 @@ pub fn probe_file<R: Read + Seek>(
             "only {actual} of the expected {len} bytes are there (the file may still be changing)"
         )));
     }
+    let r = &mut bounded::Bounded::new(r);
     let facts = match kind {
         MediaKind::Video(VideoContainer::Mp4 | VideoContainer::Mov) => {
-            mp4::probe(kind.name(), r, len)?
+            mp4::probe(kind.name(), r, len)
         }
-        MediaKind::Video(VideoContainer::WebM) => webm::probe(r, len)?,
-        MediaKind::Image(ImageFormat::Jpeg) => jpeg::probe(r, len)?,
-        MediaKind::Image(ImageFormat::WebP) => webp::probe(r, len)?,
+        MediaKind::Video(VideoContainer::WebM) => webm::probe(r, len),
+        MediaKind::Image(ImageFormat::Jpeg) => jpeg::probe(r, len),
+        MediaKind::Image(ImageFormat::WebP) => webp::probe(r, len),
     };
+    let facts = facts.map_err(|e| match e {
+        MediaError::Io(io) if io.get_ref().is_some_and(|i| i.is::<bounded::BudgetSpent>()) => {
+            MediaError::NotRecognized {
+                expected: kind.name(),
+                reason: format!(
+                    "checking it needed more than {} reads or {} MB of headers; a real file needs far fewer",
+                    bounded::MAX_READS,
+                    bounded::MAX_BYTES / 1_000_000
+                ),
+            }
+        }
+        other => other,
+    })?;
     Ok(MediaInfo {
         kind,
         size_bytes: len,

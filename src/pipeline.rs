@@ -86,9 +86,19 @@ impl Shared {
     /// written) is logged and shown by `tokdrop status`; the record stays journaled and the
     /// finish is tried again, after 2 s and then twice as long each time up to 5 minutes (and
     /// at the next start).
+    ///
+    /// Moving files (a copy when done/failed are on another filesystem) is blocking work: it
+    /// runs on a blocking thread, off the async workers.
     fn finish(&self, record: Record) {
-        if let Err(e) = self.try_finish(record.clone()) {
-            self.finish_later(record, &e);
+        let shared = self.clone();
+        let work = move || {
+            if let Err(e) = shared.try_finish(record.clone()) {
+                shared.finish_later(record, &e);
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(work)),
+            Err(_) => work(),
         }
     }
 
@@ -167,8 +177,10 @@ impl Shared {
                         continue;
                     }
                 };
-                match shared.try_finish(current) {
-                    Ok(()) => return,
+                let attempt = shared.clone();
+                match tokio::task::spawn_blocking(move || attempt.try_finish(current)).await {
+                    Ok(Ok(())) => return,
+                    Ok(Err(e)) => say(&e),
                     Err(e) => say(&e),
                 }
             }

@@ -125,6 +125,11 @@ pub struct Sidecar {
 /// sidecar with no fields.
 pub fn load(path: &Path) -> Result<Sidecar, Vec<Diagnostic>> {
     let text = yaml::read_untrusted(path).map_err(|d| vec![d])?;
+    parse(path, &text)
+}
+
+/// Parses a sidecar's text (read from `path`, which names it in messages).
+pub fn parse(path: &Path, text: &str) -> Result<Sidecar, Vec<Diagnostic>> {
     if text.trim().is_empty() {
         return Ok(Sidecar {
             fields: PostFields::default(),
@@ -132,11 +137,11 @@ pub fn load(path: &Path) -> Result<Sidecar, Vec<Diagnostic>> {
             warnings: Vec::new(),
         });
     }
-    let (fields, locator) = yaml::parse_located_all(path, &text)?;
+    let (fields, locator) = yaml::parse_located_all(path, text)?;
     Ok(Sidecar {
         fields,
         locator,
-        warnings: hashtag_comments(path, &text),
+        warnings: hashtag_comments(path, text),
     })
 }
 

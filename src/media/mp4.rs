@@ -15,6 +15,8 @@ const FIRST_BOX_TYPES: [&[u8; 4]; 7] = [
 /// At most this many children are looked at in one box inside `moov`, and at most this
 /// many tracks, so a hostile `moov` cannot keep us seeking for long.
 const MAX_CHILDREN: usize = 1024;
+/// Most top-level boxes a file may have (a fragmented 10-minute video has a few thousand).
+const MAX_TOP_LEVEL_BOXES: usize = 10_000;
 const MAX_TRACKS: usize = 64;
 
 /// A box header: type, where its body starts and where the box ends.
@@ -115,7 +117,14 @@ pub(super) fn probe<R: Read + Seek>(
             )));
         }
     }
+    let mut boxes = 0usize;
     while pos < len {
+        boxes += 1;
+        if boxes > MAX_TOP_LEVEL_BOXES {
+            return Err(not_recognized(format!(
+                "it has more than {MAX_TOP_LEVEL_BOXES} top-level boxes, far more than any video"
+            )));
+        }
         let b = match read_header(r, pos, len)? {
             Header::Ok(b) if pos == 0 || is_printable(&b.typ) => b,
             Header::Ok(_) => {

@@ -524,7 +524,7 @@ impl TikTokPublisher {
     /// `planned`: the transfer the next init would use (named in a refusal's result).
     async fn check_creator(&self, job: &mut Job, planned: &'static str) -> Result<(), Attempt> {
         if job.spec.mode == Mode::Inbox {
-            let duration_ms = self.video_duration_ms(job);
+            let duration_ms = video_duration_ms(job).await;
             return check_draft(&job.spec, duration_ms)
                 .map_err(|o| Attempt::Done(Box::new(self.finished(job, *o, Some(planned)))));
         }
@@ -546,18 +546,9 @@ impl TikTokPublisher {
             Step::Later(reason) => return Err(Attempt::Later { reason }),
         };
         job.record.creator = Some(info.creator_username.clone());
-        let duration_ms = self.video_duration_ms(job);
+        let duration_ms = video_duration_ms(job).await;
         check_creator(&mut job.spec, &info, duration_ms)
             .map_err(|o| Attempt::Done(Box::new(self.finished(job, *o, Some(planned)))))
-    }
-
-    fn video_duration_ms(&self, job: &Job) -> Option<u64> {
-        if job.spec.kind != Kind::Video {
-            return None;
-        }
-        crate::media::probe(&job.media[0])
-            .ok()
-            .and_then(|i| i.duration_ms)
     }
 
     /// After an attempt: `Ok(transfer)` to send another init, or the item's answer.
@@ -736,4 +727,17 @@ impl Publisher for Arc<TikTokPublisher> {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Attempt> + Send + 'a>> {
         Box::pin(async move { self.run(job).await })
     }
+}
+
+/// The video's duration, probed off the async threads.
+async fn video_duration_ms(job: &Job) -> Option<u64> {
+    if job.spec.kind != Kind::Video {
+        return None;
+    }
+    let path = job.media[0].clone();
+    tokio::task::spawn_blocking(move || crate::media::probe(&path))
+        .await
+        .ok()?
+        .ok()
+        .and_then(|i| i.duration_ms)
 }

@@ -9,6 +9,7 @@ mod corpus;
 mod crash;
 mod doctor;
 mod fake;
+mod fuzz;
 mod harness;
 mod hostile;
 mod intake;
