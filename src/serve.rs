@@ -17,6 +17,7 @@ mod range;
 mod registry;
 mod router;
 mod server;
+mod slots;
 mod stats;
 mod tls;
 
@@ -67,8 +68,13 @@ pub struct ServeConfig {
     /// The Web-platform login's redirect path (`/oauth/callback/`) and the `state_dir` whose
     /// `login/` folder hands it to the waiting `auth login` ([`crate::handoff`]).
     pub oauth_callback: Option<(String, PathBuf)>,
-    /// Connections beyond this are accepted and closed at once.
+    /// Most connections at once; when full, a new connection takes the slot of the oldest
+    /// one that has not asked for media with a valid token (see `slots`), or is closed.
     pub max_connections: usize,
+    /// Most connections from one address, by the same rule.
+    pub max_per_ip: usize,
+    /// Time allowed for the TLS handshake.
+    pub handshake_timeout: Duration,
     /// Time allowed for the TLS handshake and for each request's headers.
     /// HTTP/1 keep-alive idle time is capped by this too, because hyper
     /// starts the header timer as soon as it waits for the next request.
@@ -83,8 +89,8 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
-    /// Defaults: no TLS, no verification dir, 512 connections, 10 s
-    /// header timeout, 60 s idle timeout, 10 s shutdown grace, 3 s TLS poll.
+    /// Defaults: no TLS, no verification dir, 512 connections (64 per address), 5 s
+    /// handshake timeout, 10 s header timeout, 60 s idle timeout, 10 s shutdown grace, 3 s TLS poll.
     pub fn new(listen: Listen) -> Self {
         ServeConfig {
             listen,
@@ -92,6 +98,8 @@ impl ServeConfig {
             verification_dir: None,
             oauth_callback: None,
             max_connections: 512,
+            max_per_ip: 64,
+            handshake_timeout: Duration::from_secs(5),
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),

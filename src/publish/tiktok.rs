@@ -387,7 +387,7 @@ impl TikTokPublisher {
                 f.publish_id = Some(publish_id.to_string());
                 f.bytes_fetched = fetched
                     .as_ref()
-                    .map(|s| s.bytes_sent)
+                    .map(|s| s.distinct_bytes)
                     .or(status.downloaded_bytes);
             });
             match follow.on_status(&status) {
@@ -708,7 +708,7 @@ impl TikTokPublisher {
                 .map(|m| m.len())
                 .sum();
             o.fetched = Some(Fetched {
-                bytes: stats.bytes_sent,
+                bytes: stats.distinct_bytes,
                 of_bytes: total,
                 first_at: stats
                     .first_access

@@ -93,6 +93,14 @@ impl ServeBody {
         }
     }
 
+    /// Empties a static body (for a HEAD answer); its length, when it had one.
+    pub(crate) fn drop_static(&mut self) -> Option<u64> {
+        match &mut self.kind {
+            Kind::Static(bytes) => bytes.take().map(|b| b.len() as u64),
+            Kind::File(_) => None,
+        }
+    }
+
     pub(crate) fn set_log(&mut self, log: AccessLog) {
         self.log = Some(log);
     }

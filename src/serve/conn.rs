@@ -21,6 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::router::{self, AppState};
+use super::slots::Slot;
 
 /// Most concurrent HTTP/2 streams per connection (each may buffer up to
 /// 1 MiB of send data plus two 256 KiB chunks; only valid tokens get there).
@@ -29,12 +30,13 @@ const H2_MAX_STREAMS: u32 = 16;
 /// Per-connection limits, copied from the configuration.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
+    pub(crate) handshake_timeout: Duration,
     pub(crate) header_timeout: Duration,
     pub(crate) idle_timeout: Duration,
 }
 
-/// Serves one accepted TCP connection until it ends, idles out or
-/// `shutdown` asks it to finish.
+/// Serves one accepted TCP connection until it ends, idles out, loses its
+/// `slot` to another connection, or `shutdown` asks it to finish.
 pub(crate) async fn serve(
     tcp: TcpStream,
     peer: SocketAddr,
@@ -42,15 +44,17 @@ pub(crate) async fn serve(
     state: Arc<AppState>,
     limits: Limits,
     shutdown: CancellationToken,
+    slot: Slot,
 ) {
     let _ = tcp.set_nodelay(true);
     let Some(tls) = tls else {
         let builder = auto::Builder::new(TokioExecutor::new());
-        return drive(builder, tcp, peer, state, limits, shutdown).await;
+        return drive(builder, tcp, peer, state, limits, shutdown, slot).await;
     };
     let handshake = tokio::select! {
-        r = tokio::time::timeout(limits.header_timeout, tls.accept(tcp)) => r,
+        r = tokio::time::timeout(limits.handshake_timeout, tls.accept(tcp)) => r,
         () = shutdown.cancelled() => return,
+        () = slot.evict.cancelled() => return,
     };
     let stream = match handshake {
         Ok(Ok(s)) => s,
@@ -64,7 +68,7 @@ pub(crate) async fn serve(
     } else {
         builder.http1_only()
     };
-    drive(builder, stream, peer, state, limits, shutdown).await;
+    drive(builder, stream, peer, state, limits, shutdown, slot).await;
 }
 
 async fn drive<S>(
@@ -74,6 +78,7 @@ async fn drive<S>(
     state: Arc<AppState>,
     limits: Limits,
     shutdown: CancellationToken,
+    slot: Slot,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -94,9 +99,11 @@ async fn drive<S>(
         inner: stream,
         activity: activity.clone(),
     });
+    let valued = slot.valued.clone();
     let service = service_fn(move |req| {
         let state = state.clone();
-        async move { Ok::<_, Infallible>(router::handle(&state, req, peer).await) }
+        let valued = valued.clone();
+        async move { Ok::<_, Infallible>(router::handle(&state, req, peer, &valued).await) }
     });
     let mut conn = pin!(builder.serve_connection(io, service));
     let mut draining = false;
@@ -107,6 +114,10 @@ async fn drive<S>(
                 if let Err(e) = result {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
+                return;
+            }
+            () = slot.evict.cancelled() => {
+                tracing::debug!(%peer, "closing a connection whose slot another one took");
                 return;
             }
             () = shutdown.cancelled(), if !draining => {

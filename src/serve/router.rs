@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use http::header::{self, HeaderValue};
@@ -27,10 +28,13 @@ pub(crate) struct AppState {
 }
 
 /// Handles one request and attaches its access-log line to the body.
+/// `valued` is set when the request names media with a valid token (the connection then
+/// keeps its slot, see `slots`).
 pub(crate) async fn handle<B>(
     state: &AppState,
     req: Request<B>,
     peer: SocketAddr,
+    valued: &AtomicBool,
 ) -> Response<ServeBody> {
     let started = Instant::now();
     let (req, body) = req.into_parts();
@@ -43,7 +47,15 @@ pub(crate) async fn handle<B>(
             .take(100)
             .collect()
     });
-    let mut resp = route(state, &req).await;
+    let mut resp = route(state, &req, valued).await;
+    if method == Method::HEAD {
+        // No body on a HEAD answer (HTTP/2 resets a stream that sends one); the length stays.
+        if let Some(len) = resp.body_mut().drop_static() {
+            resp.headers_mut()
+                .entry(header::CONTENT_LENGTH)
+                .or_insert_with(|| HeaderValue::from(len));
+        }
+    }
     let log = AccessLog {
         method,
         path: log_path,
@@ -57,7 +69,7 @@ pub(crate) async fn handle<B>(
     resp
 }
 
-async fn route(state: &AppState, req: &Parts) -> Response<ServeBody> {
+async fn route(state: &AppState, req: &Parts, valued: &AtomicBool) -> Response<ServeBody> {
     let path = req.uri.path();
     if path.len() > MAX_PATH_LEN {
         return not_found();
@@ -78,7 +90,7 @@ async fn route(state: &AppState, req: &Parts) -> Response<ServeBody> {
         return oauth_callback(state_dir, req.uri.query().unwrap_or("")).await;
     }
     if let Some(rest) = path.strip_prefix("/media/") {
-        return media(state, req, rest, get_or_head).await;
+        return media(state, req, rest, get_or_head, valued).await;
     }
     match (&state.verification_dir, path.strip_prefix('/')) {
         (Some(dir), Some(raw)) if get_or_head => verification(dir, req, raw).await,
@@ -119,6 +131,7 @@ async fn media(
     req: &Parts,
     rest: &str,
     get_or_head: bool,
+    valued: &AtomicBool,
 ) -> Response<ServeBody> {
     let Some((token, raw_name)) = rest.split_once('/') else {
         return not_found();
@@ -129,6 +142,7 @@ async fn media(
     let Some((item, index)) = state.registry.lookup(token) else {
         return not_found();
     };
+    valued.store(true, Ordering::Relaxed);
     let Some(served) = item.files.get(index) else {
         return not_found();
     };

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
@@ -15,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::conn::{self, Limits};
 use super::router::AppState;
+use super::slots::Slots;
 use super::tls::{self, TlsHandle};
 use super::{Listen, Registry, ServeConfig, ServeError};
 
@@ -85,6 +85,7 @@ impl Server {
             oauth_callback: config.oauth_callback.clone(),
         });
         let limits = Limits {
+            handshake_timeout: config.handshake_timeout,
             header_timeout: config.header_timeout,
             idle_timeout: config.idle_timeout,
         };
@@ -96,7 +97,7 @@ impl Server {
                 cancel.clone(),
             ))
         });
-        let slots = Arc::new(Semaphore::new(config.max_connections));
+        let slots = Slots::new(config.max_connections, config.max_per_ip);
         let conn_shutdown = CancellationToken::new();
         let mut conns = JoinSet::new();
         let mut last_cap_warning: Option<Instant> = None;
@@ -119,19 +120,15 @@ impl Server {
                             continue;
                         }
                     };
-                    let Ok(permit) = slots.clone().try_acquire_owned() else {
-                        drop(tcp); // over the cap: close at once
+                    let Ok(slot) = slots.admit(peer.ip()) else {
+                        drop(tcp); // every slot serves media: close at once
                         if last_cap_warning.is_none_or(|t| t.elapsed() >= CAP_WARNING_EVERY) {
                             last_cap_warning = Some(Instant::now());
-                            tracing::warn!(max = config.max_connections, "connection limit reached; closing new connections");
+                            tracing::warn!(max = config.max_connections, per_address = config.max_per_ip, "connection limit reached by media downloads; closing new connections");
                         }
                         continue;
                     };
-                    let task = conn::serve(tcp, peer, acceptor.clone(), state.clone(), limits, conn_shutdown.clone());
-                    conns.spawn(async move {
-                        task.await;
-                        drop(permit);
-                    });
+                    conns.spawn(conn::serve(tcp, peer, acceptor.clone(), state.clone(), limits, conn_shutdown.clone(), slot));
                 }
             }
         }

@@ -14,7 +14,11 @@ const MAX_COVERAGE_RANGES: usize = 64;
 pub struct ItemStats {
     /// Requests that named a valid token and name (any outcome).
     pub requests: u64,
+    /// Every body byte sent, repeats included.
     pub bytes_sent: u64,
+    /// Distinct bytes of the files delivered at least once (never more than their size):
+    /// what "TikTok fetched" reports.
+    pub distinct_bytes: u64,
     pub first_access: Option<SystemTime>,
     pub last_access: Option<SystemTime>,
     /// Times every byte of a file was delivered (one 200, or ranges that
@@ -31,6 +35,8 @@ pub struct FileStats {
     pub name: String,
     pub requests: u64,
     pub bytes_sent: u64,
+    /// Distinct bytes delivered at least once, at most the file's size.
+    pub distinct_bytes: u64,
     pub full_downloads: u64,
 }
 
@@ -106,6 +112,17 @@ impl StatsState {
             };
             add_range(cov, start, start.saturating_add(len));
             let full = cov.first().is_some_and(|&(a, b)| a == 0 && b >= size);
+            let covered: u64 = cov
+                .iter()
+                .map(|&(a, b)| b.min(size).saturating_sub(a))
+                .sum();
+            let covered = if full { size } else { covered.min(size) };
+            if let Some(f) = self.stats.files.get_mut(index)
+                && covered > f.distinct_bytes
+            {
+                self.stats.distinct_bytes += covered - f.distinct_bytes;
+                f.distinct_bytes = covered;
+            }
             if full || cov.len() > MAX_COVERAGE_RANGES {
                 cov.clear();
             }
@@ -137,4 +154,33 @@ pub(crate) fn add_range(cov: &mut Vec<(u64, u64)>, start: u64, end: u64) {
     });
     let at = cov.partition_point(|&(a, _)| a < s);
     cov.insert(at, (s, e));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_file() -> StatsState {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("a.mp4");
+        std::fs::write(&path, [0u8; 10]).expect("write");
+        StatsState::new(&[ServedFile::snapshot("a.mp4", &path).expect("snapshot")])
+    }
+
+    /// "TikTok fetched" counts distinct bytes: 48 full downloads of a file are 100 %, not
+    /// 4800 %, and overlapping ranges count once.
+    #[test]
+    fn fetched_counts_distinct_bytes_up_to_the_size() {
+        let mut s = one_file();
+        s.note_delivered(0, 1000, 0, 300, true);
+        s.note_delivered(0, 1000, 200, 300, true);
+        assert_eq!(s.snapshot().distinct_bytes, 500);
+        for _ in 0..48 {
+            s.note_delivered(0, 1000, 0, 1000, true);
+        }
+        let snap = s.snapshot();
+        assert_eq!(snap.distinct_bytes, 1000);
+        assert_eq!(snap.files[0].distinct_bytes, 1000);
+        assert_eq!(snap.full_downloads, 48);
+    }
 }
