@@ -45,7 +45,7 @@ pub async fn login(config: &Config, account: &str, no_listen: bool) -> u8 {
             return EXIT_FAILED;
         }
     };
-    let _ = std::fs::create_dir_all(&config.state_dir);
+    let _ = crate::fsops::create_private_dir(&config.state_dir);
     let lc = LoginConfig {
         auth_base: config
             .tiktok

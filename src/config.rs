@@ -200,6 +200,32 @@ impl Config {
     }
 
     /// Every account named by a watch entry, in order of first use.
+    /// One line per secret file (the client secret, the TLS key) that every user of the
+    /// machine may read, with what to do.
+    pub fn exposed_secrets(&self) -> Vec<String> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut files = Vec::new();
+        if let SecretSource::File(p) = &self.tiktok.client_secret {
+            files.push(("the client secret", p));
+        }
+        if let Some(Tls::Files { key, .. }) = &self.server.tls {
+            files.push(("the TLS key", key));
+        }
+        files
+            .into_iter()
+            .filter_map(|(what, path)| {
+                let mode = std::fs::metadata(path).ok()?.permissions().mode();
+                (mode & 0o004 != 0).then(|| {
+                    format!(
+                        "{} ({what}) is readable by every user on this machine (mode {:04o}); chmod 600 it, owned by the user tokdrop runs as",
+                        crate::diagnostic::display_path(path),
+                        mode & 0o7777
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// The path the media server answers the Web-platform login redirect on, when
     /// `tiktok.redirect_uri` lies under `server.public_url` (same scheme, host and port).
     pub fn callback_path(&self) -> Option<String> {

@@ -77,6 +77,13 @@ pub async fn run(config: &Config, options: &Options) -> u8 {
         format!("{} is valid", display_path(&config.file)),
     )];
     findings.push(secret(config));
+    if let Some(line) = config
+        .exposed_secrets()
+        .into_iter()
+        .find(|l| l.contains("(the TLS key)"))
+    {
+        findings.push(Finding::warn("tls key", line));
+    }
     for account in config.accounts() {
         findings.extend(account_findings(config, account).await);
     }

@@ -384,11 +384,13 @@ fn mk(path: &Path) -> Result<(), PipelineError> {
     })
 }
 
+/// Creates `state_dir` private (0700) when missing; an existing folder keeps the mode its
+/// owner gave it (the token folder inside is 0700 either way).
 fn prepare_state(state_dir: &Path) -> Result<(), PipelineError> {
-    mk(state_dir)?;
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(state_dir, std::fs::Permissions::from_mode(0o700));
-    Ok(())
+    crate::fsops::create_private_dir(state_dir).map_err(|source| PipelineError::Folder {
+            path: state_dir.to_path_buf(),
+            source,
+        })
 }
 
 fn prepare_watch(w: &WatchConfig) -> Result<(), PipelineError> {

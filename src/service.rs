@@ -111,10 +111,14 @@ pub async fn run(
     cancel: CancellationToken,
     log: Option<Arc<crate::logging::LogGuard>>,
 ) -> Result<(), ServiceError> {
-    std::fs::create_dir_all(&config.state_dir).map_err(|source| ServiceError::State {
+    crate::fsops::create_private_dir(&config.state_dir).map_err(|source| ServiceError::State {
         path: config.state_dir.clone(),
         source,
     })?;
+    // The sandbox uses neither the secret nor the key files.
+    for line in config.exposed_secrets().iter().filter(|_| !sandbox) {
+        tracing::warn!("{line}");
+    }
     let server = Server::bind(serve_config(&config, sandbox)).await?;
     tracing::info!(addr = %server.local_addr(), public_url = %config.server.public_url, "media server listening");
     let registry = Registry::new(config.server.link_ttl);

@@ -93,6 +93,10 @@ pub fn check(file: &Path, raw: RawConfig) -> Result<Config, Vec<Diagnostic>> {
     let server = check_server(&mut c, raw.server);
     let tiktok = check_tiktok(&mut c, raw.tiktok);
     let watch = check_watch_list(&mut c, raw.watch, &state_dir);
+    check_system_folders(&mut c, &state_dir, log.dir.as_deref(), &watch);
+    if let Some(dir) = &server.verification_dir {
+        check_verification_dir(&mut c, dir, &state_dir, &watch);
+    }
     let mut tiktok = tiktok;
     if tiktok.scopes.is_empty() {
         // Not set: exactly what the folders need (and the profile, for post links).
@@ -586,6 +590,87 @@ fn globs(c: &mut Checker, key: &str, patterns: &[String]) -> GlobSet {
 }
 
 /// The canonical path when it exists (symlinks resolved), else the lexical one.
+/// Folders of the system that tokdrop must never write to, move from or serve: the folder
+/// itself, and for the first group anything inside it.
+const SYSTEM_TREES: [&str; 10] = [
+    "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/boot", "/dev", "/proc", "/sys",
+];
+const SYSTEM_FOLDERS: [&str; 8] = ["/", "/var", "/run", "/tmp", "/var/tmp", "/home", "/root", "/srv"];
+
+/// The system folder `path` is, or lies in (see [`SYSTEM_TREES`]).
+fn system_folder(path: &Path) -> Option<&'static str> {
+    let p = real(path);
+    SYSTEM_FOLDERS
+        .iter()
+        .find(|s| p == Path::new(s))
+        .or_else(|| SYSTEM_TREES.iter().find(|s| p.starts_with(s)))
+        .copied()
+}
+
+/// state_dir, log.dir and every watch, done and failed folder stay out of system folders.
+fn check_system_folders(
+    c: &mut Checker,
+    state_dir: &Path,
+    log_dir: Option<&Path>,
+    watch: &[WatchConfig],
+) {
+    let mut folders: Vec<(String, PathBuf, &str)> = vec![(
+        "state_dir".into(),
+        state_dir.to_path_buf(),
+        "/var/lib/tokdrop",
+    )];
+    if let Some(d) = log_dir {
+        folders.push(("log.dir".into(), d.to_path_buf(), "/var/log/tokdrop"));
+    }
+    for w in watch {
+        let i = w.index;
+        folders.push((format!("watch[{i}].path"), w.path.clone(), "/srv/tokdrop/inbox"));
+        folders.push((format!("watch[{i}].done_dir"), w.done_dir.clone(), "/srv/tokdrop/done"));
+        folders.push((format!("watch[{i}].failed_dir"), w.failed_dir.clone(), "/srv/tokdrop/failed"));
+    }
+    for (key, path, example) in folders {
+        if let Some(system) = system_folder(&path) {
+            let what = if real(&path) == Path::new(system) {
+                format!("{} is a system folder", display_path(&path))
+            } else {
+                format!("{} lies in the system folder {system}", display_path(&path))
+            };
+            c.err(
+                key,
+                format!("{what}; tokdrop writes, moves and deletes its own files there"),
+                format!("use a folder of tokdrop's own, such as {example}"),
+            );
+        }
+    }
+}
+
+/// `server.verification_dir` is served to the internet: it must not be, hold or lie in a
+/// folder with tokdrop's state, drops or results.
+fn check_verification_dir(c: &mut Checker, dir: &Path, state_dir: &Path, watch: &[WatchConfig]) {
+    let v = real(dir);
+    let mut others = vec![("state_dir", state_dir.to_path_buf())];
+    for w in watch {
+        others.push(("a watch folder", w.path.clone()));
+        others.push(("a done_dir", w.done_dir.clone()));
+        others.push(("a failed_dir", w.failed_dir.clone()));
+    }
+    for (what, other) in others {
+        let o = real(&other);
+        if v.starts_with(&o) || o.starts_with(&v) {
+            c.err(
+                "server.verification_dir",
+                format!(
+                    "{} overlaps {what} ({}); its files would be served to anyone",
+                    display_path(dir),
+                    display_path(&other)
+                ),
+                "use a folder that holds only TikTok's verification file, e.g. /etc/tokdrop/verify",
+            );
+            return;
+        }
+    }
+}
+
 fn real(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }

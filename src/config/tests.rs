@@ -91,3 +91,62 @@ fn explicit_path_wins() {
         Path::new("x.yaml")
     );
 }
+
+/// `state_dir: /`, `done_dir: /etc` and a failed folder inside `/usr` are refused, each
+/// naming the folder and a folder of tokdrop's own to use instead.
+#[test]
+fn system_folders_are_refused() {
+    let yaml = MINIMAL
+        .replace("state_dir: ./state", "state_dir: /")
+        .replace("done_dir: ./done", "done_dir: /etc")
+        .replace("failed_dir: ./failed", "failed_dir: /usr/share/failed");
+    let (_dir, r) = setup(&yaml);
+    let p = problems(r);
+    let find = |key: &str| {
+        p.iter()
+            .find(|d| d.key == key)
+            .unwrap_or_else(|| panic!("no problem for {key}: {p:?}"))
+    };
+    assert_eq!(
+        find("state_dir").message,
+        "/ is a system folder; tokdrop writes, moves and deletes its own files there"
+    );
+    assert_eq!(
+        find("state_dir").help.as_deref(),
+        Some("use a folder of tokdrop's own, such as /var/lib/tokdrop")
+    );
+    assert_eq!(
+        find("watch[0].done_dir").message,
+        "/etc is a system folder; tokdrop writes, moves and deletes its own files there"
+    );
+    assert_eq!(
+        find("watch[0].failed_dir").message,
+        "/usr/share/failed lies in the system folder /usr; tokdrop writes, moves and deletes its own files there"
+    );
+}
+
+/// A verification_dir that is (or holds) the state folder would serve the token files.
+#[test]
+fn verification_dir_may_not_overlap_tokdrops_folders() {
+    let yaml = MINIMAL.replace(
+        "  tls: {self_signed: true}",
+        "  tls: {self_signed: true}\n  verification_dir: ./state/tokens",
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::create_dir_all(dir.path().join("state/tokens")).expect("tokens");
+    fs::create_dir(dir.path().join("inbox")).expect("inbox");
+    fs::write(dir.path().join("secret"), "s").expect("secret");
+    let file = dir.path().join("watch.yaml");
+    fs::write(&file, yaml).expect("config");
+    let p = problems(Config::load(&file));
+    let v = p
+        .iter()
+        .find(|d| d.key == "server.verification_dir")
+        .expect("verification_dir problem");
+    assert!(
+        v.message.contains("tokens overlaps state_dir (")
+            && v.message.ends_with("state); its files would be served to anyone"),
+        "{}",
+        v.message
+    );
+}

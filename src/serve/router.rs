@@ -185,13 +185,25 @@ async fn verification(dir: &Path, req: &Parts, raw: &str) -> Response<ServeBody>
     let Some(name) = decode_segment(raw) else {
         return not_found();
     };
-    if name.starts_with('.') || name.contains('%') {
+    if !is_verification_name(&name) {
         return not_found();
     }
     match files::open_async(&dir.join(&name)).await {
         Ok((file, id)) => files::respond(&req.method, &req.headers, file, &id, &name, None),
         Err(_) => not_found(),
     }
+}
+
+/// TikTok's URL-prefix verification files are `tiktok<letters and digits>.txt`; nothing
+/// else in the folder is served, whatever else lands there.
+fn is_verification_name(name: &str) -> bool {
+    name.len() <= 128
+        && name
+            .strip_prefix("tiktok")
+            .and_then(|n| n.strip_suffix(".txt"))
+            .is_some_and(|middle| {
+                !middle.is_empty() && middle.bytes().all(|b| b.is_ascii_alphanumeric())
+            })
 }
 
 /// 32 lowercase hex digits.

@@ -85,8 +85,8 @@ async fn traversal_corpus_is_refused() {
     srv.stop().await;
 }
 
-/// Verification files: only regular, non-dot files directly in the dir;
-/// symlinks and subdirectories are 404.
+/// Verification files: only `tiktok<letters and digits>.txt` files, regular and directly in
+/// the dir; other names, symlinks and subdirectories are 404.
 #[tokio::test]
 async fn verification_files() {
     let srv = support::start(|cfg, dir| {
@@ -98,6 +98,8 @@ async fn verification_files() {
         )
         .expect("write");
         std::fs::write(verify.join("sub").join("x.txt"), "x").expect("write");
+        std::fs::write(verify.join("default.json"), "{\"access_token\": \"x\"}").expect("write");
+        std::fs::write(verify.join("tiktok.txt"), "x").expect("write");
         std::fs::write(dir.join("secret.txt"), "secret").expect("write");
         std::os::unix::fs::symlink(dir.join("secret.txt"), verify.join("link.txt")).expect("ln");
         cfg.verification_dir = Some(verify);
@@ -111,6 +113,8 @@ async fn verification_files() {
     );
     for path in [
         "/link.txt",
+        "/default.json",
+        "/tiktok.txt",
         "/sub",
         "/sub/x.txt",
         "/sub%2fx.txt",
