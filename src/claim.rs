@@ -20,6 +20,59 @@ pub enum ClaimError {
     Journal(#[from] JournalError),
     #[error("cannot move {path} into the work area: {source}{}", permission_help(.path, .source))]
     Move { path: PathBuf, source: io::Error },
+    #[error(
+        "the work folder {} {reason}; someone who can write the watched folder may have replaced it. Remove or rename it, and make the watched folder sticky (chmod +t {})",
+        crate::diagnostic::display_path(.area),
+        crate::diagnostic::display_path(.area.parent().unwrap_or(.area))
+    )]
+    WorkArea { area: PathBuf, reason: String },
+}
+
+/// Makes sure `<watch>/.tokdrop` is tokdrop's own: a real folder (no link), owned by this
+/// user, writable by nobody else; creates it (0700) when missing, and takes write access
+/// from group and others on one it owns. Checked before every claim.
+pub fn check_work_area(watch: &Path) -> Result<(), ClaimError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let area = watch.join(WORK_DIR);
+    let refuse = |reason: String| ClaimError::WorkArea {
+        area: area.clone(),
+        reason,
+    };
+    let meta = match fs::symlink_metadata(&area) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&area)
+                .map_err(|source| ClaimError::Move {
+                    path: area.clone(),
+                    source,
+                });
+        }
+        Err(e) => return Err(refuse(format!("cannot be checked ({e})"))),
+        Ok(m) => m,
+    };
+    if meta.file_type().is_symlink() {
+        return Err(refuse("is a symbolic link".into()));
+    }
+    if !meta.is_dir() {
+        return Err(refuse("is not a folder".into()));
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(refuse(format!(
+            "belongs to user id {}, not to tokdrop's ({me})",
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o022 != 0 {
+        fs::set_permissions(&area, fs::Permissions::from_mode(0o700)).map_err(|source| {
+            ClaimError::Move {
+                path: area.clone(),
+                source,
+            }
+        })?;
+    }
+    Ok(())
 }
 
 /// What to do about a move the file system refused for lack of permission.
@@ -82,6 +135,7 @@ pub fn claim(journal: &Journal, item: &ItemFiles, info: &ClaimInfo) -> Result<Re
         done_dir: Some(info.done_dir.to_path_buf()),
         failed_dir: Some(info.failed_dir.to_path_buf()),
         previous_attempts: Vec::new(),
+        stamps: Default::default(),
         creator: None,
     };
     journal.write(&record)?;
@@ -89,8 +143,34 @@ pub fn claim(journal: &Journal, item: &ItemFiles, info: &ClaimInfo) -> Result<Re
         undo(journal, &record);
         return Err(e);
     }
+    record.stamps = stamps(&record);
     journal.advance(&mut record, Stage::Claimed)?;
     Ok(record)
+}
+
+/// Stamps of the claimed media: each regular file moved in, and the regular files directly
+/// inside a moved-in photo-set folder. Links and other kinds are never stamped (nor served).
+fn stamps(record: &Record) -> std::collections::BTreeMap<PathBuf, crate::journal::FileStamp> {
+    let mut out = std::collections::BTreeMap::new();
+    for p in &record.paths {
+        let Ok(meta) = fs::symlink_metadata(&p.work) else {
+            continue;
+        };
+        if meta.is_file() {
+            out.insert(p.work.clone(), crate::journal::FileStamp::of(&meta));
+        } else if meta.is_dir()
+            && let Ok(entries) = fs::read_dir(&p.work)
+        {
+            for e in entries.flatten() {
+                if let Ok(m) = e.metadata()
+                    && m.is_file()
+                {
+                    out.insert(e.path(), crate::journal::FileStamp::of(&m));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// After a failed move: puts back what was moved and drops the journal entry, so the item is
@@ -118,7 +198,16 @@ fn move_in(record: &Record) -> Result<(), ClaimError> {
         path: path.to_path_buf(),
         source,
     };
-    fs::create_dir_all(&dir).map_err(|e| mk(&dir, e))?;
+    check_work_area(&record.watch)?;
+    let created = {
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new().mode(0o700).create(&dir)
+    };
+    match created {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(mk(&dir, e)),
+    }
     for p in &record.paths {
         if p.work.exists() {
             continue;
@@ -150,6 +239,7 @@ pub fn recover_claiming(
         return Ok(None);
     }
     move_in(&record)?;
+    record.stamps = stamps(&record);
     journal.advance(&mut record, Stage::Claimed)?;
     Ok(Some(record))
 }
@@ -196,6 +286,7 @@ mod tests {
             done_dir: None,
             failed_dir: None,
             previous_attempts: Vec::new(),
+            stamps: Default::default(),
             creator: None,
         };
         journal.write(&record).expect("journal");

@@ -388,15 +388,27 @@ fn mk(path: &Path) -> Result<(), PipelineError> {
 /// owner gave it (the token folder inside is 0700 either way).
 fn prepare_state(state_dir: &Path) -> Result<(), PipelineError> {
     crate::fsops::create_private_dir(state_dir).map_err(|source| PipelineError::Folder {
-            path: state_dir.to_path_buf(),
-            source,
-        })
+        path: state_dir.to_path_buf(),
+        source,
+    })
 }
 
 fn prepare_watch(w: &WatchConfig) -> Result<(), PipelineError> {
     mk(&w.done_dir)?;
     mk(&w.failed_dir)?;
-    mk(&w.path.join(claim::WORK_DIR))?;
+    if let Err(e) = claim::check_work_area(&w.path) {
+        tracing::error!("{e}");
+    }
+    let mode = std::fs::metadata(&w.path).map_or(0, |m| {
+        use std::os::unix::fs::PermissionsExt;
+        m.permissions().mode()
+    });
+    if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+        tracing::warn!(
+            folder = %crate::diagnostic::display_path(&w.path),
+            "the watched folder is writable by others without the sticky bit: anyone who can drop files could also rename what others dropped, or tokdrop's work folder; chmod +t it"
+        );
+    }
     if crate::fsops::crosses_filesystems(&w.path, &w.done_dir)
         || crate::fsops::crosses_filesystems(&w.path, &w.failed_dir)
     {

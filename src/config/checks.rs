@@ -595,7 +595,9 @@ fn globs(c: &mut Checker, key: &str, patterns: &[String]) -> GlobSet {
 const SYSTEM_TREES: [&str; 10] = [
     "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/boot", "/dev", "/proc", "/sys",
 ];
-const SYSTEM_FOLDERS: [&str; 8] = ["/", "/var", "/run", "/tmp", "/var/tmp", "/home", "/root", "/srv"];
+const SYSTEM_FOLDERS: [&str; 8] = [
+    "/", "/var", "/run", "/tmp", "/var/tmp", "/home", "/root", "/srv",
+];
 
 /// The system folder `path` is, or lies in (see [`SYSTEM_TREES`]).
 fn system_folder(path: &Path) -> Option<&'static str> {
@@ -624,9 +626,21 @@ fn check_system_folders(
     }
     for w in watch {
         let i = w.index;
-        folders.push((format!("watch[{i}].path"), w.path.clone(), "/srv/tokdrop/inbox"));
-        folders.push((format!("watch[{i}].done_dir"), w.done_dir.clone(), "/srv/tokdrop/done"));
-        folders.push((format!("watch[{i}].failed_dir"), w.failed_dir.clone(), "/srv/tokdrop/failed"));
+        folders.push((
+            format!("watch[{i}].path"),
+            w.path.clone(),
+            "/srv/tokdrop/inbox",
+        ));
+        folders.push((
+            format!("watch[{i}].done_dir"),
+            w.done_dir.clone(),
+            "/srv/tokdrop/done",
+        ));
+        folders.push((
+            format!("watch[{i}].failed_dir"),
+            w.failed_dir.clone(),
+            "/srv/tokdrop/failed",
+        ));
     }
     for (key, path, example) in folders {
         if let Some(system) = system_folder(&path) {

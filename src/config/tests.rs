@@ -145,7 +145,8 @@ fn verification_dir_may_not_overlap_tokdrops_folders() {
         .expect("verification_dir problem");
     assert!(
         v.message.contains("tokens overlaps state_dir (")
-            && v.message.ends_with("state); its files would be served to anyone"),
+            && v.message
+                .ends_with("state); its files would be served to anyone"),
         "{}",
         v.message
     );

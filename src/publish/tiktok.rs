@@ -147,6 +147,19 @@ impl TikTokPublisher {
         })
         .await;
         let served = match snap {
+            Ok(Ok(ref s)) if let Some(f) = s.iter().find(|f| !as_claimed(&job.record, f)) => {
+                return Step::Finish(failure(
+                    Status::Failed,
+                    ErrorStage::Transfer,
+                    "file_changed",
+                    format!(
+                        "{} is not the file tokdrop took: it was replaced or changed after it was claimed, so nothing was sent",
+                        crate::diagnostic::printable(&f.name)
+                    ),
+                    None,
+                    "drop the file again if the change was intended".into(),
+                ));
+            }
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 return Step::Finish(failure(
@@ -641,7 +654,20 @@ impl TikTokPublisher {
 
     async fn upload_attempt(&self, job: &mut Job) -> Step<PublishOutcome> {
         let path = job.media[0].clone();
-        let size = match std::fs::metadata(&path) {
+        let size = match std::fs::symlink_metadata(&path) {
+            Ok(m) if !stamp_matches(&job.record, &path, &m) => {
+                return Step::Finish(failure(
+                    Status::Failed,
+                    ErrorStage::Transfer,
+                    "file_changed",
+                    format!(
+                        "{} is not the file tokdrop took: it was replaced or changed after it was claimed, so nothing was sent",
+                        crate::diagnostic::display_path(&path)
+                    ),
+                    None,
+                    "drop the file again if the change was intended".into(),
+                ));
+            }
             Ok(m) => m.len(),
             Err(e) => {
                 return Step::Finish(failure(
@@ -740,4 +766,36 @@ async fn video_duration_ms(job: &Job) -> Option<u64> {
         .ok()?
         .ok()
         .and_then(|i| i.duration_ms)
+}
+
+/// Whether `served` is the file the claim stamped (journals from before stamps: yes).
+fn as_claimed(record: &crate::journal::Record, served: &ServedFile) -> bool {
+    if record.stamps.is_empty() {
+        return true;
+    }
+    let Some(stamp) = record.stamps.get(&served.path) else {
+        return false;
+    };
+    let id = &served.identity;
+    let mtime_ns = id
+        .mtime
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
+    (
+        stamp.dev,
+        stamp.ino,
+        stamp.size,
+        stamp.mtime_ns,
+        stamp.ctime_ns,
+    ) == (id.dev, id.ino, id.size, mtime_ns, id.ctime_ns)
+}
+
+/// Whether the file at `path` (its `symlink_metadata`) is the one the claim stamped.
+fn stamp_matches(
+    record: &crate::journal::Record,
+    path: &std::path::Path,
+    meta: &std::fs::Metadata,
+) -> bool {
+    record.stamps.is_empty()
+        || meta.is_file() && record.stamps.get(path) == Some(&crate::journal::FileStamp::of(meta))
 }

@@ -66,6 +66,8 @@ impl From<u64> for ItemId {
 pub struct FileIdentity {
     pub size: u64,
     pub mtime: SystemTime,
+    /// Inode change time in nanoseconds (a chmod, a hard link, a rewrite that kept mtime).
+    pub ctime_ns: i128,
     pub dev: u64,
     pub ino: u64,
 }
@@ -76,6 +78,7 @@ impl FileIdentity {
         FileIdentity {
             size: meta.len(),
             mtime,
+            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
             dev: meta.dev(),
             ino: meta.ino(),
         }
