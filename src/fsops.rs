@@ -239,6 +239,19 @@ pub fn free_stem(base: &str, taken: impl Fn(&str) -> bool) -> String {
         .expect("an unbounded range always yields a free name")
 }
 
+/// Creates `path` (and missing parents) with mode 0700 when it does not exist; an existing
+/// folder keeps its mode.
+pub fn create_private_dir(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if path.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,17 +348,4 @@ mod tests {
         assert!(!src.exists());
         assert_eq!(fs::read(dst.join("1.jpg")).expect("read").len(), 100_000);
     }
-}
-
-/// Creates `path` (and missing parents) with mode 0700 when it does not exist; an existing
-/// folder keeps its mode.
-pub fn create_private_dir(path: &Path) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if path.is_dir() {
-        return Ok(());
-    }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
 }
