@@ -48,6 +48,22 @@ fn group_stem(record: &Record) -> String {
     }
 }
 
+/// Longest stem a result keeps (bytes): room is left for `-NN` and `.result.yaml` or the
+/// longest extension within a file name's 255 bytes.
+const MAX_STEM: usize = 200;
+
+/// `stem`, cut to [`MAX_STEM`] bytes at a character boundary.
+fn shortened(stem: &str) -> &str {
+    if stem.len() <= MAX_STEM {
+        return stem;
+    }
+    let mut end = MAX_STEM;
+    while !stem.is_char_boundary(end) {
+        end -= 1;
+    }
+    &stem[..end]
+}
+
 /// The name a file of the group gets under `stem` (`clip.mp4` → `clip-2.mp4`,
 /// `clip.mp4.yaml` → `clip-2.mp4.yaml`).
 fn renamed(name: &str, old_stem: &str, new_stem: &str) -> String {
@@ -102,7 +118,7 @@ pub fn finish(
             fs::create_dir_all(dest).map_err(|e| io_err("cannot create", dest, e))?;
             let base = group_stem(&record);
             let names = file_names(&record);
-            let stem = fsops::free_stem(&base, |cand| {
+            let stem = fsops::free_stem(shortened(&base), |cand| {
                 dest.join(format!("{cand}.result.yaml")).exists()
                     || names
                         .iter()
@@ -236,6 +252,17 @@ mod tests {
     }
 
     /// The collision suffix goes after the stem, for every file of the group.
+    #[test]
+    fn long_stems_are_shortened_to_fit_a_result_name() {
+        let long = "é".repeat(130); // 260 bytes
+        let short = shortened(&long);
+        assert!(short.len() <= MAX_STEM && long.starts_with(short));
+        assert!(format!("{short}-99.result.yaml").len() <= 255);
+        let name = format!("{long}.mp4");
+        assert_eq!(renamed(&name[..], &long, short), format!("{short}.mp4"));
+        assert_eq!(shortened("clip"), "clip");
+    }
+
     #[test]
     fn renamed_keeps_extensions() {
         assert_eq!(renamed("clip.mp4", "clip", "clip-2"), "clip-2.mp4");

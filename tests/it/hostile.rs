@@ -132,3 +132,134 @@ async fn a_symlinked_folder_is_not_a_photo_set() {
     assert!(r.d.path("private/1.jpg").exists() && r.d.path("inbox/set").exists());
     r.stop();
 }
+
+/// Runs `cmd args` as the dropper: an unprivileged user (nobody) when the tests run as root,
+/// who may write the inbox but not read the service's files; else as the test's own user.
+/// Returns whether it succeeded.
+fn as_dropper(cmd: &str, args: &[&std::path::Path]) -> bool {
+    let root =
+        std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+    let mut c = if root {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", cmd]);
+        c
+    } else {
+        std::process::Command::new(cmd)
+    };
+    c.args(args)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run as the dropper")
+        .success()
+}
+
+/// Opens the inbox to the dropper: writable by everyone, with the sticky bit or without.
+fn open_inbox(r: &crate::service::Running, sticky: bool) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = if sticky { 0o1777 } else { 0o777 };
+    std::fs::set_permissions(r.d.path("inbox"), std::fs::Permissions::from_mode(mode))
+        .expect("chmod");
+    // Let the dropper reach the inbox through the test folder.
+    std::fs::set_permissions(r.d.tmp.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod");
+}
+
+/// A private video of the service's user, unreadable by the dropper.
+fn private_video(r: &crate::service::Running) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    r.d.copy_sample("h264_faststart.mp4", "private/secret.mp4");
+    let p = r.d.path("private/secret.mp4");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    std::fs::set_permissions(r.d.path("private"), std::fs::Permissions::from_mode(0o700))
+        .expect("chmod");
+    p
+}
+
+/// Finding 2: with `transfer: upload`, `ln -s private/secret.mp4 inbox/v.mp4` by the dropper
+/// uploads nothing: the link is never followed, the video behind it never leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlinked_video_is_never_uploaded() {
+    let r = crate::service::start_full("", ", transfer: upload", |_| {}, &[]).await;
+    open_inbox(&r, true);
+    let secret = private_video(&r);
+    assert!(as_dropper(
+        "ln",
+        &[
+            std::path::Path::new("-s"),
+            &secret,
+            &r.d.path("inbox/v.mp4")
+        ]
+    ));
+    r.d.copy_sample("photo.jpg", "inbox/after.jpg");
+    let text = r.finished("after.jpg", 60);
+    assert!(text.contains("status: published"), "{text}");
+    let calls = r.emu.calls();
+    assert!(calls.uploads.is_empty(), "nothing was uploaded");
+    assert_eq!(
+        calls.init_calls().len(),
+        1,
+        "only the real photo was posted"
+    );
+    assert!(
+        r.d.path("inbox/v.mp4").symlink_metadata().is_ok(),
+        "the link is left alone"
+    );
+    r.stop();
+}
+
+/// Finding 3, with a sticky inbox: the dropper cannot rename tokdrop's work folder away.
+/// Without the sticky bit they can, and plant a link in its place: tokdrop then refuses to
+/// claim anything through it, says why, and posts nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_work_folder_cannot_be_taken_over() {
+    let r = start("", |_| {}).await;
+    open_inbox(&r, true);
+    let work = r.d.path("inbox/.tokdrop");
+    assert!(work.is_dir());
+    let root =
+        std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+    if root {
+        assert!(
+            !as_dropper("mv", &[&work, &r.d.path("inbox/gone")]),
+            "a sticky inbox keeps the work folder"
+        );
+    }
+    open_inbox(&r, false);
+    assert!(as_dropper("mv", &[&work, &r.d.path("inbox/.gone")]));
+    r.d.copy_sample("photo.jpg", "private/1.jpg");
+    assert!(as_dropper(
+        "ln",
+        &[std::path::Path::new("-s"), &r.d.path("private"), &work]
+    ));
+    r.d.copy_sample("photo.jpg", "inbox/photo.jpg");
+    let line = r.wait_line("cannot take it", 60);
+    assert!(
+        line.contains(
+            "is a symbolic link; someone who can write the watched folder may have replaced it"
+        ),
+        "{line}"
+    );
+    assert!(r.emu.calls().init_calls().is_empty(), "nothing was posted");
+    assert!(
+        r.d.path("inbox/photo.jpg").exists(),
+        "the photo stays where it was dropped"
+    );
+    r.stop();
+}
+
+/// Finding 9: a name too long for its result file (a 250-byte stem) is published and finishes
+/// with a shortened result name, instead of being retried forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_very_long_name_finishes_with_a_shortened_result_name() {
+    let r = start("", |_| {}).await;
+    let stem = "a".repeat(250);
+    r.d.copy_sample("photo.jpg", &format!("inbox/{stem}.jpg"));
+    let line = r.wait_line("finished item=", 60);
+    assert!(line.contains("status=\"published\""), "{line}");
+    let short = "a".repeat(200);
+    let result = r.d.path(&format!("done/{short}.result.yaml"));
+    let text = std::fs::read_to_string(&result).expect("the shortened result file");
+    assert!(text.contains("status: published"), "{text}");
+    assert!(r.d.path(&format!("done/{short}.jpg")).exists());
+    r.stop();
+}
