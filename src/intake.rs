@@ -187,9 +187,15 @@ impl Intake {
         let Some(top) = top_entry(&w.path, &hint.path) else {
             return;
         };
-        let name = top
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let Some(raw) = top.file_name() else {
+            return;
+        };
+        if raw.to_str().is_none() || hint.path.to_str().is_none() {
+            // Renamed to a UTF-8 name; the rename's own event brings it back.
+            items::fix_names(&w.path);
+            return;
+        }
+        let name = raw.to_string_lossy().into_owned();
         if name == WORK_DIR || w.excludes(&name) && hint.path == top {
             return;
         }
@@ -254,6 +260,7 @@ impl Intake {
     pub async fn rescan(&mut self) {
         let config = self.config.clone();
         for (wi, w) in config.watch.iter().enumerate() {
+            items::fix_names(&w.path);
             let listing = match items::list_folder(w) {
                 Ok(l) => l,
                 Err(e) => {

@@ -52,6 +52,73 @@ fn is_sidecar_name(name: &str) -> bool {
         .is_some_and(|e| SIDECAR_EXTS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
+/// The UTF-8 name of entry `name` of `dir`. A name that is not UTF-8 cannot travel in
+/// results, logs or TikTok's API: the entry is renamed in place to its escaped form (each
+/// invalid byte as `%XX`, `caf\xE9.jpg` → `caf%E9.jpg`), never replacing anything. `None`
+/// when that rename failed.
+pub fn utf8_name(dir: &Path, name: &std::ffi::OsStr) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    if let Some(s) = name.to_str() {
+        return Some(s.to_string());
+    }
+    let mut out = String::new();
+    for chunk in name.as_bytes().utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    match crate::fsops::move_no_replace(&dir.join(name), &dir.join(&out)) {
+        Ok(()) => {
+            tracing::warn!(
+                folder = %crate::diagnostic::display_path(dir),
+                to = %crate::diagnostic::printable(&out),
+                "renamed a file whose name is not UTF-8"
+            );
+            Some(out)
+        }
+        Err(e) => {
+            tracing::warn!(
+                folder = %crate::diagnostic::display_path(dir),
+                name = %crate::diagnostic::printable(&out),
+                error = %e,
+                "a file's name is not UTF-8 and it cannot be renamed; it is left alone"
+            );
+            None
+        }
+    }
+}
+
+/// Renames the entries of `dir` whose names are not UTF-8, and those directly inside its
+/// folders (photo sets), to their escaped forms ([`utf8_name`]). Intake does this before it
+/// lists a watched folder; `tokdrop check` does not (it changes nothing).
+pub fn fix_names(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let fixed = if name.to_str().is_some() {
+            name.to_string_lossy().into_owned()
+        } else {
+            match utf8_name(dir, &name) {
+                Some(n) => n,
+                None => continue,
+            }
+        };
+        if fixed != WORK_DIR && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let folder = dir.join(&fixed);
+            if let Ok(inner) = fs::read_dir(&folder) {
+                for e in inner.flatten() {
+                    if e.file_name().to_str().is_none() {
+                        let _ = utf8_name(&folder, &e.file_name());
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Lists `w.path` into items and orphan sidecars.
 pub fn list_folder(w: &WatchConfig) -> io::Result<Listing> {
     list_dir(&w.path, w)
@@ -62,14 +129,17 @@ fn list_dir(dir: &Path, w: &WatchConfig) -> io::Result<Listing> {
     let mut folders = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
+        // Not UTF-8: intake renames it first (see `fix_names`); a listing leaves it out.
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
         // The work area is never an item, whatever the exclude patterns say.
         if w.excludes(&name) || name == WORK_DIR {
             continue;
         }
         let ft = entry.file_type()?;
         if ft.is_dir() {
-            folders.push(entry.path());
+            folders.push(dir.join(&name));
         } else if ft.is_file() && w.wants(&name) {
             files.push(name);
         }
@@ -192,7 +262,9 @@ pub fn photo_set(folder: &Path, w: &WatchConfig) -> io::Result<ItemFiles> {
     let mut problems = Vec::new();
     for entry in fs::read_dir(folder)? {
         let entry = entry?;
-        let fname = entry.file_name().to_string_lossy().into_owned();
+        let Ok(fname) = entry.file_name().into_string() else {
+            continue;
+        };
         if w.excludes(&fname) || entry.file_type()?.is_dir() {
             continue; // deeper folders are never part of a set
         }

@@ -214,6 +214,9 @@ async fn a_symlinked_video_is_never_uploaded() {
 async fn the_work_folder_cannot_be_taken_over() {
     let r = start("", |_| {}).await;
     open_inbox(&r, true);
+    r.d.copy_sample("photo.jpg", "inbox/first.jpg");
+    let text = r.finished("first.jpg", 60);
+    assert!(text.contains("status: published"), "{text}");
     let work = r.d.path("inbox/.tokdrop");
     assert!(work.is_dir());
     let root =
@@ -239,7 +242,11 @@ async fn the_work_folder_cannot_be_taken_over() {
         ),
         "{line}"
     );
-    assert!(r.emu.calls().init_calls().is_empty(), "nothing was posted");
+    assert_eq!(
+        r.emu.calls().init_calls().len(),
+        1,
+        "nothing more was posted"
+    );
     assert!(
         r.d.path("inbox/photo.jpg").exists(),
         "the photo stays where it was dropped"
@@ -261,5 +268,24 @@ async fn a_very_long_name_finishes_with_a_shortened_result_name() {
     let text = std::fs::read_to_string(&result).expect("the shortened result file");
     assert!(text.contains("status: published"), "{text}");
     assert!(r.d.path(&format!("done/{short}.jpg")).exists());
+    r.stop();
+}
+
+/// Finding 9: a name that is not UTF-8 is not silently ignored: tokdrop renames the file to
+/// its escaped form (`caf%E9.jpg`), says so in the log, and publishes it under that name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_that_is_not_utf8_is_refused_with_a_reason() {
+    use std::os::unix::ffi::OsStrExt;
+    let r = start("", |_| {}).await;
+    r.d.copy_sample("photo.jpg", "outside/x.jpg");
+    let bad =
+        r.d.path("inbox")
+            .join(std::ffi::OsStr::from_bytes(b"caf\xe9.jpg"));
+    std::fs::rename(r.d.path("outside/x.jpg"), &bad).expect("mv");
+    let line = r.wait_line("renamed a file whose name is not UTF-8", 60);
+    assert!(line.contains("caf%E9.jpg"), "{line}");
+    let text = r.finished("caf%E9.jpg", 60);
+    assert!(text.contains("status: published"), "{text}");
+    assert!(r.d.path("done/caf%E9.jpg").exists());
     r.stop();
 }
