@@ -133,8 +133,10 @@ impl TikTokPublisher {
             .iter()
             .map(|p| {
                 (
-                    p.file_name()
-                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                    url_name(
+                        &p.file_name()
+                            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                    ),
                     p.clone(),
                 )
             })
@@ -798,4 +800,12 @@ fn stamp_matches(
 ) -> bool {
     record.stamps.is_empty()
         || meta.is_file() && record.stamps.get(path) == Some(&crate::journal::FileStamp::of(meta))
+}
+
+/// The name a media file is served under: its own, with control characters (a newline in a
+/// dropped name) and backslashes replaced by `_`, which the media server would refuse.
+fn url_name(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_control() || c == '\\' { '_' } else { c })
+        .collect()
 }

@@ -79,6 +79,12 @@ impl Dir {
         self.tmp.path().join(rel)
     }
 
+    pub fn write_bytes(&self, rel: &str, content: &[u8]) {
+        let p = self.path(rel);
+        fs::create_dir_all(p.parent().expect("has parent")).expect("mkdir");
+        fs::write(p, content).expect("write");
+    }
+
     pub fn write(&self, rel: &str, content: &str) {
         let p = self.path(rel);
         fs::create_dir_all(p.parent().expect("has parent")).expect("mkdir");

@@ -289,3 +289,73 @@ async fn a_name_that_is_not_utf8_is_refused_with_a_reason() {
     assert!(r.d.path("done/caf%E9.jpg").exists());
     r.stop();
 }
+
+/// Finding 6: MP4s of 100,000 empty boxes are refused by the probe's bounds at once, saying
+/// why, and a photo dropped with them is published without waiting on them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crafted_mp4s_are_refused_without_holding_anything_up() {
+    let r = start("", |_| {}).await;
+    let mut crafted = b"\0\0\0\x10ftypisom\0\0\0\0".to_vec();
+    for _ in 0..100_000 {
+        crafted.extend_from_slice(b"\0\0\0\x08free");
+    }
+    for i in 0..3 {
+        r.d.write_bytes(&format!("outside/boxes{i}.mp4"), &crafted);
+        std::fs::rename(
+            r.d.path(&format!("outside/boxes{i}.mp4")),
+            r.d.path(&format!("inbox/boxes{i}.mp4")),
+        )
+        .expect("mv");
+    }
+    r.d.copy_sample("photo.jpg", "inbox/photo.jpg");
+    let mut results = std::collections::BTreeMap::new();
+    while results.len() < 4 {
+        let line = r.wait_line("finished item=", 60);
+        let item = line
+            .split("finished item=")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .expect("item")
+            .to_string();
+        let path = line.split("result=").nth(1).expect("result path").trim();
+        results.insert(item, std::fs::read_to_string(path).expect("result"));
+    }
+    assert!(results["photo.jpg"].contains("status: published"));
+    for i in 0..3 {
+        let text = &results[&format!("boxes{i}.mp4")];
+        assert!(text.contains("status: invalid"), "{text}");
+        assert!(
+            text.contains("more than 10000 top-level boxes, far more than any video"),
+            "{text}"
+        );
+    }
+    r.stop();
+}
+
+/// Finding 7: a name with a newline cannot forge a log line, and its result file still says
+/// exactly what happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_with_a_newline_forges_nothing() {
+    let r = start("", |_| {}).await;
+    let name = "x\n2026-01-01T00:00:00.000000Z  INFO tokdrop::pipeline: forged.jpg";
+    r.d.copy_sample("photo.jpg", "outside/p.jpg");
+    std::fs::rename(r.d.path("outside/p.jpg"), r.d.path("inbox").join(name)).expect("mv");
+    let line = r.wait_line("finished item=", 60);
+    assert!(
+        line.contains(r"x\n2026-01-01"),
+        "the newline is escaped: {line}"
+    );
+    let result = std::fs::read_dir(r.d.path("done"))
+        .expect("done")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".result.yaml"))
+        .unwrap_or_else(|| panic!("no result file in done/ after {line}"));
+    let text = std::fs::read_to_string(result).expect("result");
+    assert!(text.contains("\nstatus: published\n"), "{text}");
+    assert!(
+        !text.contains("\n2026-01-01T00:00:00.000000Z  INFO"),
+        "{text}"
+    );
+    r.stop();
+}
