@@ -592,11 +592,11 @@ fn globs(c: &mut Checker, key: &str, patterns: &[String]) -> GlobSet {
 /// The canonical path when it exists (symlinks resolved), else the lexical one.
 /// Folders of the system that tokdrop must never write to, move from or serve: the folder
 /// itself, and for the first group anything inside it.
-const SYSTEM_TREES: [&str; 10] = [
-    "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/boot", "/dev", "/proc", "/sys",
+const SYSTEM_TREES: [&str; 9] = [
+    "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/boot", "/proc", "/sys",
 ];
-const SYSTEM_FOLDERS: [&str; 8] = [
-    "/", "/var", "/run", "/tmp", "/var/tmp", "/home", "/root", "/srv",
+const SYSTEM_FOLDERS: [&str; 10] = [
+    "/", "/dev", "/dev/shm", "/var", "/run", "/tmp", "/var/tmp", "/home", "/root", "/srv",
 ];
 
 /// The system folder `path` is, or lies in (see [`SYSTEM_TREES`]).

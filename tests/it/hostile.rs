@@ -359,3 +359,48 @@ async fn a_name_with_a_newline_forges_nothing() {
     );
     r.stop();
 }
+
+/// Finding 4: with done/failed on another filesystem (here tmpfs), finishing copies — and a
+/// symlinked sidecar pointing at the token file arrives in failed/ as a link, never as a copy
+/// of the tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copying_finish_never_copies_a_link_target() {
+    let Ok(other_fs) = tempfile::tempdir_in("/dev/shm") else {
+        eprintln!("SKIP: no /dev/shm for a second filesystem");
+        return;
+    };
+    let (done, failed) = (other_fs.path().join("done"), other_fs.path().join("failed"));
+    let entry = format!(
+        "  - path: ./drafts\n    mode: direct\n    done_dir: {}\n    failed_dir: {}\n    settle: 100ms\n",
+        done.display(),
+        failed.display()
+    );
+    let r = start(&entry, |_| {}).await;
+    let tokens = r.d.path("state/tokens/default.json");
+    assert!(tokens.exists());
+    r.d.copy_sample("photo.jpg", "outside/linked.jpg");
+    std::os::unix::fs::symlink(&tokens, r.d.path("drafts/linked.yaml")).expect("symlink");
+    std::fs::rename(
+        r.d.path("outside/linked.jpg"),
+        r.d.path("drafts/linked.jpg"),
+    )
+    .expect("mv");
+    let text = r.finished("linked.jpg", 60);
+    assert!(text.contains("status: invalid"), "{text}");
+    let moved = failed.join("linked.yaml");
+    let meta = std::fs::symlink_metadata(&moved).expect("the sidecar is in failed/");
+    assert!(meta.file_type().is_symlink(), "kept as a link, not a copy");
+    let token_text = std::fs::read_to_string(&tokens).expect("tokens");
+    for entry in std::fs::read_dir(&failed).expect("failed").flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_file()) {
+            let copied = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            assert_ne!(
+                copied,
+                token_text,
+                "{} is a copy of the tokens",
+                entry.path().display()
+            );
+        }
+    }
+    r.stop();
+}
