@@ -21,9 +21,10 @@ fn mkfifo(path: &std::path::Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fifo_in_the_inbox_holds_nothing_up() {
     let r = start("", |_| {}).await;
-    mkfifo(&r.d.path("inbox/pipe.mp4"));
+    open_inbox(&r, true);
+    assert!(as_dropper("mkfifo", &[&r.d.path("inbox/pipe.mp4")]));
     r.d.copy_sample("photo.jpg", "outside/held.jpg");
-    mkfifo(&r.d.path("inbox/held.yaml"));
+    assert!(as_dropper("mkfifo", &[&r.d.path("inbox/held.yaml")]));
     std::fs::rename(r.d.path("outside/held.jpg"), r.d.path("inbox/held.jpg")).expect("mv");
     r.d.copy_sample("photo.jpg", "outside/set/1.jpg");
     mkfifo(&r.d.path("outside/set/2.jpg"));
@@ -116,9 +117,22 @@ async fn a_symlinked_sidecar_is_not_followed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_symlinked_folder_is_not_a_photo_set() {
     let r = start("", |_| {}).await;
+    open_inbox(&r, true);
     r.d.copy_sample("photo.jpg", "private/1.jpg");
     r.d.copy_sample("photo.jpg", "private/2.jpg");
-    std::os::unix::fs::symlink(r.d.path("private"), r.d.path("inbox/set")).expect("symlink");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(r.d.path("private"), std::fs::Permissions::from_mode(0o700))
+            .expect("chmod");
+    }
+    assert!(as_dropper(
+        "ln",
+        &[
+            std::path::Path::new("-s"),
+            &r.d.path("private"),
+            &r.d.path("inbox/set")
+        ]
+    ));
     r.d.copy_sample("photo.jpg", "inbox/real.jpg");
     let text = r.finished("real.jpg", 60);
     assert!(text.contains("status: published"), "{text}");
