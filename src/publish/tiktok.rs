@@ -150,17 +150,7 @@ impl TikTokPublisher {
         .await;
         let served = match snap {
             Ok(Ok(ref s)) if let Some(f) = s.iter().find(|f| !as_claimed(&job.record, f)) => {
-                return Step::Finish(failure(
-                    Status::Failed,
-                    ErrorStage::Transfer,
-                    "file_changed",
-                    format!(
-                        "{} is not the file tokdrop took: it was replaced or changed after it was claimed, so nothing was sent",
-                        crate::diagnostic::printable(&f.name)
-                    ),
-                    None,
-                    "drop the file again if the change was intended".into(),
-                ));
+                return Step::Finish(file_changed(&crate::diagnostic::printable(&f.name)));
             }
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
@@ -658,17 +648,7 @@ impl TikTokPublisher {
         let path = job.media[0].clone();
         let size = match std::fs::symlink_metadata(&path) {
             Ok(m) if !stamp_matches(&job.record, &path, &m) => {
-                return Step::Finish(failure(
-                    Status::Failed,
-                    ErrorStage::Transfer,
-                    "file_changed",
-                    format!(
-                        "{} is not the file tokdrop took: it was replaced or changed after it was claimed, so nothing was sent",
-                        crate::diagnostic::display_path(&path)
-                    ),
-                    None,
-                    "drop the file again if the change was intended".into(),
-                ));
+                return Step::Finish(file_changed(&crate::diagnostic::display_path(&path)));
             }
             Ok(m) => m.len(),
             Err(e) => {
@@ -808,4 +788,18 @@ fn url_name(name: &str) -> String {
     name.chars()
         .map(|c| if c.is_control() || c == '\\' { '_' } else { c })
         .collect()
+}
+
+/// The answer for a media file that is not the one the claim stamped: nothing is sent.
+fn file_changed(name: &str) -> Box<PublishOutcome> {
+    failure(
+        Status::Failed,
+        ErrorStage::Transfer,
+        "file_changed",
+        format!(
+            "{name} is not the file tokdrop took: it was replaced or changed after it was claimed, so nothing was sent"
+        ),
+        None,
+        "drop the file again if the change was intended".into(),
+    )
 }

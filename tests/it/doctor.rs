@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use tokdrop::tiktok::token_store::TokenStore;
-use tokdrop::tiktok::tokens::TokenManager;
 use tokdrop_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 
 use crate::harness::{Dir, Output, free_port};
@@ -63,21 +61,7 @@ watch:
     for dir in ["posts", "done", "failed"] {
         std::fs::create_dir_all(d.path(dir)).expect("mkdir");
     }
-    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-    let grant = serde_json::from_value::<tokdrop::tiktok::wire::TokenResponse>(
-        sandbox.login(None, &scopes).expect("login"),
-    )
-    .expect("token answer");
-    let client = tokdrop::tiktok::client::Client::new(tokdrop::tiktok::client::ClientConfig::new(
-        sandbox.base_url().to_string(),
-        sandbox.config().client_key,
-        tokdrop::tiktok::Secret::new(sandbox.config().client_secret),
-    ))
-    .expect("client");
-    TokenManager::new(client, TokenStore::new(d.path("state/tokens")))
-        .store_grant("default", &grant)
-        .await
-        .expect("store");
+    crate::setup::store_login(d, sandbox, scopes).await;
 }
 
 /// The running service against the emulator, its self-signed certificate trusted as a private

@@ -54,6 +54,12 @@ watch:
     for dir in ["posts", "drafts"] {
         std::fs::create_dir_all(d.path(dir)).expect("mkdir");
     }
+    store_login(d, sandbox, scopes).await;
+}
+
+/// Logs the emulator's user in with `scopes` (as granted at the authorize page) and stores
+/// the grant for the `default` account in `d`'s state folder.
+pub(crate) async fn store_login(d: &Dir, sandbox: &SandboxHandle, scopes: &[&str]) {
     let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
     let grant = serde_json::from_value::<tokdrop::tiktok::wire::TokenResponse>(
         sandbox.login(None, &scopes).expect("login"),
