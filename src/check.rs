@@ -29,6 +29,8 @@ pub struct ItemReport {
     pub mode: Option<Mode>,
     pub request: Option<InitRequest>,
     pub not_before: Option<String>,
+    /// What the probe found in each media file (`clip.mp4: H.264, 30 fps, …`).
+    pub media: Vec<String>,
     pub errors: Vec<Diagnostic>,
     pub warnings: Vec<Diagnostic>,
 }
@@ -151,7 +153,7 @@ pub fn inspect(w: &WatchConfig, item: &ItemFiles) -> Inspection {
     for file in &item.media {
         match media::probe(file) {
             Ok(info) => {
-                for v in media::check_limits(&info) {
+                for v in media::check_limits(&info, &file_name(file)) {
                     errors.push(Diagnostic::file(file, v.message.clone()));
                 }
                 infos.push(info);
@@ -199,7 +201,7 @@ pub fn check_item(config: &Config, w: &WatchConfig, item: &ItemFiles) -> ItemRep
         spec,
         errors,
         warnings,
-        ..
+        media,
     } = inspect(w, item);
     let request = spec.as_ref().map(|s| {
         let urls: Vec<String> = s
@@ -219,6 +221,12 @@ pub fn check_item(config: &Config, w: &WatchConfig, item: &ItemFiles) -> ItemRep
         not_before: spec
             .as_ref()
             .and_then(|s| s.not_before.map(|t| t.to_string())),
+        media: item
+            .media
+            .iter()
+            .zip(&media)
+            .map(|(p, m)| format!("{}: {}", file_name(p), m.summary()))
+            .collect(),
         errors,
         warnings,
     }
@@ -261,6 +269,9 @@ pub fn render_text(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             .unwrap_or_default();
         if item.is_valid() {
             writeln!(out, "ok       {}{sidecar}", item.item)?;
+            for m in &item.media {
+                writeln!(out, "         {}", crate::diagnostic::printable(m))?;
+            }
             if let (Some(acc), Some(mode), Some(req)) = (&item.account, item.mode, &item.request) {
                 writeln!(
                     out,
@@ -277,6 +288,9 @@ pub fn render_text(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             }
         } else {
             writeln!(out, "INVALID  {}{sidecar}", item.item)?;
+            for m in &item.media {
+                writeln!(out, "         {}", crate::diagnostic::printable(m))?;
+            }
         }
         for e in &item.errors {
             writeln!(out, "{}", indent("error: ", e))?;

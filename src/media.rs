@@ -13,12 +13,12 @@
 //! Watching folders, waiting for a file to settle, retrying, per-creator limits (such as
 //! a creator's own maximum video duration) and uploading are left to the callers.
 
-use std::fmt;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
 mod bounded;
 mod jpeg;
+mod rules;
 
 pub use bounded::{MAX_BYTES as PROBE_MAX_BYTES, MAX_READS as PROBE_MAX_READS};
 mod mp4;
@@ -102,6 +102,82 @@ pub struct MediaInfo {
     /// Stored width in pixels (for MP4/MOV before any rotation in the track matrix).
     pub width: Option<u32>,
     pub height: Option<u32>,
+    /// Streams and display, where the container says (see [`Streams`]).
+    pub streams: Streams,
+}
+
+/// What a container says about its streams and how it is shown.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Streams {
+    /// The video codec by its common name (`H.264`, `H.265`, `VP9`, `AV1`, `ProRes`, …), or the
+    /// container's own code when it is not one tokdrop knows.
+    pub video_codec: Option<String>,
+    pub audio_codec: Option<String>,
+    /// Average frame rate in thousandths of a frame per second (29.97 fps is 29970).
+    pub fps_milli: Option<u32>,
+    /// The frame durations vary (a phone's variable frame rate).
+    pub variable_fps: bool,
+    /// Clockwise degrees the picture is turned when shown (MP4 matrix, EXIF orientation).
+    pub rotation: u16,
+}
+
+impl MediaInfo {
+    /// One line of what the probe found, for `tokdrop check`: codec, frame rate, size as
+    /// shown and orientation, duration, file size and bitrate, audio.
+    pub fn summary(&self) -> String {
+        let s = &self.streams;
+        let mut parts = Vec::new();
+        if self.kind.is_video() {
+            parts.push(
+                s.video_codec
+                    .clone()
+                    .unwrap_or_else(|| "codec unknown".into()),
+            );
+            if let Some(fps) = s.fps_milli {
+                let vfr = if s.variable_fps { " (variable)" } else { "" };
+                parts.push(format!("{}{vfr}", rules::human_fps(fps)));
+            }
+        } else {
+            parts.push(self.kind.name().to_string());
+        }
+        if let Some((w, h)) = self.shown_size() {
+            let shape = match w.cmp(&h) {
+                std::cmp::Ordering::Less => "portrait",
+                std::cmp::Ordering::Greater => "landscape",
+                std::cmp::Ordering::Equal => "square",
+            };
+            let turned = if s.rotation == 0 {
+                String::new()
+            } else {
+                format!(", turned {}°", s.rotation)
+            };
+            parts.push(format!("{w}x{h} {shape}{turned}"));
+        }
+        if let Some(ms) = self.duration_ms {
+            parts.push(format!("{:.1} s", ms as f64 / 1000.0));
+        }
+        parts.push(rules::human_size(self.size_bytes));
+        if let Some(ms) = self.duration_ms.filter(|&ms| ms > 0) {
+            parts.push(format!("{} kbit/s", self.size_bytes * 8 / ms));
+        }
+        if self.kind.is_video() {
+            parts.push(match &s.audio_codec {
+                Some(a) => format!("audio {a}"),
+                None => "no audio".into(),
+            });
+        }
+        parts.join(", ")
+    }
+
+    /// Width and height as shown (after the rotation).
+    pub fn shown_size(&self) -> Option<(u32, u32)> {
+        let (w, h) = (self.width?, self.height?);
+        Some(if self.streams.rotation % 180 == 90 {
+            (h, w)
+        } else {
+            (w, h)
+        })
+    }
 }
 
 /// Why a file cannot be used (yet).
@@ -132,11 +208,12 @@ fn article(name: &str) -> &'static str {
 }
 
 /// Facts a format parser found; `probe_file` adds the kind and size.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct Facts {
     duration_ms: Option<u64>,
     width: Option<u32>,
     height: Option<u32>,
+    streams: Streams,
 }
 
 fn incomplete(reason: impl Into<String>) -> MediaError {
@@ -222,134 +299,14 @@ pub fn probe_file<R: Read + Seek>(
         duration_ms: facts.duration_ms,
         width: facts.width,
         height: facts.height,
+        streams: facts.streams,
     })
 }
 
-// ---------------------------------------------------------------------------------------
-// Limits
-// ---------------------------------------------------------------------------------------
-
-/// Largest video TikTok's API takes (4 GiB).
-pub const MAX_VIDEO_BYTES: u64 = 4 * 1024 * 1024 * 1024;
-/// Largest photo TikTok's API takes (20 MiB).
-pub const MAX_IMAGE_BYTES: u64 = 20 * 1024 * 1024;
-/// Both sides of a video must be at least this many pixels.
-pub const MIN_VIDEO_SIDE_PX: u32 = 360;
-/// Neither side of a video may exceed this many pixels.
-pub const MAX_VIDEO_SIDE_PX: u32 = 4096;
-/// The API's maximum video duration (10 minutes). A creator's own, often lower,
-/// maximum comes from TikTok's creator info and is checked elsewhere.
-pub const MAX_VIDEO_DURATION_MS: u64 = 600_000;
-/// Photos may be at most 1080p: the shorter side must not exceed this.
-pub const MAX_IMAGE_SHORT_SIDE_PX: u32 = 1080;
-
-/// One way a file breaks TikTok's limits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    /// The `MediaInfo` field at fault: "size_bytes", "duration_ms" or "dimensions".
-    pub field: &'static str,
-    /// What is wrong and what to do, for the creator.
-    pub message: String,
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-fn human_size(bytes: u64) -> String {
-    const MIB: f64 = 1024.0 * 1024.0;
-    let mib = bytes as f64 / MIB;
-    if mib >= 1024.0 {
-        format!("{:.1} GiB", mib / 1024.0)
-    } else {
-        format!("{mib:.1} MiB")
-    }
-}
-
-fn human_duration(ms: u64) -> String {
-    let secs = ms / 1000;
-    format!("{} min {} s", secs / 60, secs % 60)
-}
-
-/// TikTok's API limits that `info` breaks; empty means it may be published.
-/// Facts that could not be read (`None`) are not checked.
-pub fn check_limits(info: &MediaInfo) -> Vec<Violation> {
-    let mut out = Vec::new();
-    let mut push = |field, message: String| out.push(Violation { field, message });
-    let sides = info.width.zip(info.height);
-    match info.kind {
-        MediaKind::Video(_) => {
-            if info.size_bytes > MAX_VIDEO_BYTES {
-                push(
-                    "size_bytes",
-                    format!(
-                        "The video is {}; TikTok accepts videos up to 4 GiB. \
-                         Export it at a lower bitrate or trim it.",
-                        human_size(info.size_bytes)
-                    ),
-                );
-            }
-            if let Some(ms) = info.duration_ms.filter(|&ms| ms > MAX_VIDEO_DURATION_MS) {
-                push(
-                    "duration_ms",
-                    format!(
-                        "The video is {} long; TikTok accepts videos up to 10 minutes. \
-                         Trim it to 10 minutes or less.",
-                        human_duration(ms)
-                    ),
-                );
-            }
-            if let Some((w, h)) = sides {
-                if w.min(h) < MIN_VIDEO_SIDE_PX {
-                    push(
-                        "dimensions",
-                        format!(
-                            "The video is {w}x{h} px; TikTok needs both sides to be at least \
-                             {MIN_VIDEO_SIDE_PX} px. Export it at a higher resolution \
-                             (for example 720x1280)."
-                        ),
-                    );
-                }
-                if w.max(h) > MAX_VIDEO_SIDE_PX {
-                    push(
-                        "dimensions",
-                        format!(
-                            "The video is {w}x{h} px; TikTok accepts sides up to \
-                             {MAX_VIDEO_SIDE_PX} px. Scale it down (for example to 1080x1920)."
-                        ),
-                    );
-                }
-            }
-        }
-        MediaKind::Image(_) => {
-            if info.size_bytes > MAX_IMAGE_BYTES {
-                push(
-                    "size_bytes",
-                    format!(
-                        "The photo is {}; TikTok accepts photos up to 20 MiB. \
-                         Save it with stronger compression or scale it down.",
-                        human_size(info.size_bytes)
-                    ),
-                );
-            }
-            if let Some((w, h)) = sides {
-                let short = w.min(h);
-                if short > MAX_IMAGE_SHORT_SIDE_PX {
-                    push(
-                        "dimensions",
-                        format!(
-                            "TikTok accepts photos up to 1080p: the shorter side is {short} px, \
-                             scale it down to {MAX_IMAGE_SHORT_SIDE_PX} px or less"
-                        ),
-                    );
-                }
-            }
-        }
-    }
-    out
-}
+pub use rules::{
+    MAX_IMAGE_BYTES, MAX_IMAGE_SHORT_SIDE_PX, MAX_VIDEO_BYTES, MAX_VIDEO_DURATION_MS,
+    MAX_VIDEO_SIDE_PX, MIN_VIDEO_SIDE_PX, Violation, check_limits,
+};
 
 #[cfg(test)]
 #[path = "media_tests.rs"]

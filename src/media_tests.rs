@@ -181,7 +181,7 @@ fn real_files() {
             (Some(width), Some(height)),
             "{name}"
         );
-        assert_eq!(check_limits(&info), vec![], "{name}");
+        assert_eq!(check_limits(&info, "clip.mp4"), vec![], "{name}");
 
         let bytes = std::fs::read(data(name)).expect("committed test file");
         let len = bytes.len();
@@ -259,6 +259,7 @@ fn info(kind: MediaKind, size_bytes: u64, duration_ms: Option<u64>, w: u32, h: u
         duration_ms,
         width: Some(w),
         height: Some(h),
+        streams: Default::default(),
     }
 }
 
@@ -266,7 +267,7 @@ fn info(kind: MediaKind, size_bytes: u64, duration_ms: Option<u64>, w: u32, h: u
 #[test]
 fn limits() {
     const MIB: u64 = 1024 * 1024;
-    let table: [(&str, MediaInfo, &[&str]); 10] = [
+    let table: [(&str, MediaInfo, &[&str]); 12] = [
         (
             "1080p landscape photo",
             info(JPEG, MIB, None, 1920, 1080),
@@ -283,9 +284,19 @@ fn limits() {
             &["size_bytes"],
         ),
         (
-            "20 MiB photo exactly",
-            info(JPEG, 20 * MIB, None, 1080, 1350),
+            "20,000,000 byte photo exactly",
+            info(JPEG, 20_000_000, None, 1080, 1350),
             &[],
+        ),
+        (
+            "20 MiB photo (over 20,000,000 bytes)",
+            info(JPEG, 20 * MIB, None, 1080, 1350),
+            &["size_bytes"],
+        ),
+        (
+            "4.1 GB video (under 4 GiB, over 4,000,000,000 bytes)",
+            info(MP4, 4_100_000_000, Some(1000), 720, 1280),
+            &["size_bytes"],
         ),
         (
             "ordinary video",
@@ -319,7 +330,10 @@ fn limits() {
         ),
     ];
     for (what, info, fields) in table {
-        let got: Vec<&str> = check_limits(&info).iter().map(|v| v.field).collect();
+        let got: Vec<&str> = check_limits(&info, "clip.mp4")
+            .iter()
+            .map(|v| v.field)
+            .collect();
         assert_eq!(got, fields, "{what}");
     }
 }
@@ -327,18 +341,19 @@ fn limits() {
 /// Limit messages say the limit, the file's value and what to do.
 #[test]
 fn limit_messages() {
-    let photo = check_limits(&info(JPEG, 1000, None, 1440, 1920));
+    let photo = check_limits(&info(JPEG, 1000, None, 1440, 1920), "my photo.jpg");
     assert_eq!(
         photo[0].to_string(),
-        "TikTok accepts photos up to 1080p: the shorter side is 1440 px, \
-         scale it down to 1080 px or less"
+        "TikTok takes photos up to 1080p: the shorter side is 1440 px. Scale it down to 1080 px: \
+         ffmpeg -i 'my photo.jpg' -vf scale=w=1080:h=1080:force_original_aspect_ratio=increase \
+         -q:v 3 'my photo-tiktok.jpg'"
     );
-    let long = check_limits(&info(MP4, 1000, Some(660_000), 720, 1280));
+    let long = check_limits(&info(MP4, 1000, Some(660_000), 720, 1280), "clip.mp4");
     assert!(long[0].message.contains("11 min 0 s"), "{}", long[0]);
     assert!(long[0].message.contains("up to 10 minutes"), "{}", long[0]);
-    let big = check_limits(&info(JPEG, 21 * 1024 * 1024, None, 100, 100));
-    assert!(big[0].message.contains("21.0 MiB"), "{}", big[0]);
-    let small = check_limits(&info(MP4, 1000, None, 200, 200));
+    let big = check_limits(&info(JPEG, 21 * 1024 * 1024, None, 100, 100), "clip.mp4");
+    assert!(big[0].message.contains("22.0 MB"), "{}", big[0]);
+    let small = check_limits(&info(MP4, 1000, None, 200, 200), "clip.mp4");
     assert!(small[0].message.contains("at least 360 px"), "{}", small[0]);
 }
 
@@ -347,5 +362,5 @@ fn limit_messages() {
 fn unknown_facts_pass() {
     let mut i = info(MP4, 1000, None, 0, 0);
     (i.width, i.height) = (None, None);
-    assert!(check_limits(&i).is_empty());
+    assert!(check_limits(&i, "clip.mp4").is_empty());
 }

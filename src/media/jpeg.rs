@@ -48,6 +48,7 @@ pub(super) fn probe<R: Read + Seek>(r: &mut R, len: u64) -> Result<Facts, MediaE
 /// Stops without a size at SOS or EOI (a SOF always comes before them in a valid file).
 fn read_frame_size<R: Read + Seek>(r: &mut R, len: u64) -> Result<Facts, MediaError> {
     let mut pos = 2u64;
+    let mut rotation = 0u16;
     for _ in 0..MAX_SEGMENTS {
         // A marker is 0xFF (possibly repeated as fill) followed by its code.
         let mut two = [0u8; 2];
@@ -91,6 +92,13 @@ fn read_frame_size<R: Read + Seek>(r: &mut R, len: u64) -> Result<Facts, MediaEr
                 "the 0x{marker:02X} segment runs past the end of the file (declares {seg_len} bytes, {present} present)"
             )));
         }
+        if marker == 0xE1 && rotation == 0 {
+            // APP1: EXIF, whose orientation says how the picture is turned when shown.
+            let take = usize::try_from((seg_len - 2).min(MAX_EXIF)).unwrap_or(0);
+            let mut body = vec![0u8; take];
+            read_at(r, pos + 2, &mut body)?;
+            rotation = exif_rotation(&body).unwrap_or(0);
+        }
         if is_sof(marker) {
             if seg_len < 7 {
                 return Err(not_recognized("the frame header (SOF) is too short"));
@@ -103,11 +111,56 @@ fn read_frame_size<R: Read + Seek>(r: &mut R, len: u64) -> Result<Facts, MediaEr
                 // A zero height is defined later by a DNL marker; we do not chase it.
                 width: (width > 0).then_some(width),
                 height: (height > 0).then_some(height),
+                streams: crate::media::Streams {
+                    rotation,
+                    ..Default::default()
+                },
             });
         }
         pos += seg_len;
     }
     Ok(Facts::default())
+}
+
+/// Most EXIF bytes read for the orientation.
+const MAX_EXIF: u64 = 64 * 1024;
+
+/// Clockwise degrees from the EXIF orientation tag (0x0112) of IFD0 in an APP1 body
+/// (`Exif\0\0`, then a TIFF header). Mirrored orientations count as their rotation.
+fn exif_rotation(app1: &[u8]) -> Option<u16> {
+    let tiff = app1.strip_prefix(b"Exif\0\0")?;
+    let big = match tiff.get(..2)? {
+        b"MM" => true,
+        b"II" => false,
+        _ => return None,
+    };
+    let u16_at = |at: usize| -> Option<u16> {
+        let b: [u8; 2] = tiff.get(at..at + 2)?.try_into().ok()?;
+        Some(if big {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        })
+    };
+    let u32_at = |at: usize| -> Option<u32> {
+        let b: [u8; 4] = tiff.get(at..at + 4)?.try_into().ok()?;
+        Some(if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    };
+    let ifd = usize::try_from(u32_at(4)?).ok()?;
+    let count = usize::from(u16_at(ifd)?).min(512);
+    (0..count).find_map(|i| {
+        let entry = ifd + 2 + i * 12;
+        (u16_at(entry)? == 0x0112).then(|| match u16_at(entry + 8)? {
+            3 | 4 => Some(180),
+            5 | 6 => Some(90),
+            7 | 8 => Some(270),
+            _ => Some(0),
+        })?
+    })
 }
 
 /// Whether the file ends with FF D9, ignoring trailing zero padding within the last `TAIL` bytes.

@@ -1,5 +1,6 @@
-//! MP4 / MOV (ISO BMFF and QuickTime): top-level box walk, `mvhd` duration and the first
-//! video track's `tkhd` dimensions.
+//! MP4 / MOV (ISO BMFF and QuickTime): top-level box walk, `mvhd` duration, and of the first
+//! video track its `tkhd` dimensions and rotation, codec (`stsd`) and frame rate (`stts` over
+//! the `mdhd` timescale); the first audio track's codec.
 
 use std::io::{Read, Seek};
 
@@ -234,10 +235,11 @@ fn tkhd_size(body: &[u8]) -> Option<(u32, u32)> {
     Some((be32(body, at)? >> 16, be32(body, at + 4)? >> 16))
 }
 
-/// Reads `mvhd` and the first video track's `tkhd` by seeking through `moov`'s children.
+/// Reads `mvhd`, and the first video and audio tracks, by seeking through `moov`'s children.
 fn read_moov<R: Read + Seek>(r: &mut R, moov: BoxHeader) -> Result<Facts, MediaError> {
     let mut facts = Facts::default();
     let mut tracks = 0usize;
+    let mut have_video = false;
     let mut buf = [0u8; 96];
     for_each_child(r, moov, |r, child| {
         match &child.typ {
@@ -245,11 +247,27 @@ fn read_moov<R: Read + Seek>(r: &mut R, moov: BoxHeader) -> Result<Facts, MediaE
                 let n = read_body(r, child, &mut buf)?;
                 facts.duration_ms = mvhd_duration(&buf[..n]);
             }
-            b"trak" if facts.width.is_none() => {
+            b"trak" => {
                 tracks += 1;
-                if let Some((w, h)) = video_track_size(r, child)? {
-                    facts.width = Some(w);
-                    facts.height = Some(h);
+                let t = read_track(r, child)?;
+                match &t.handler {
+                    b"vide" if !have_video => {
+                        have_video = true;
+                        if let Some((w, h)) = t.size {
+                            facts.width = Some(w);
+                            facts.height = Some(h);
+                        }
+                        facts.streams.video_codec = t.codec.map(|c| video_codec_name(&c));
+                        facts.streams.rotation = t.rotation;
+                        if let Some(st) = t.timing {
+                            facts.streams.fps_milli = st.fps_milli(t.timescale);
+                            facts.streams.variable_fps = st.min_delta != st.max_delta;
+                        }
+                    }
+                    b"soun" if facts.streams.audio_codec.is_none() => {
+                        facts.streams.audio_codec = t.codec.map(|c| audio_codec_name(&c));
+                    }
+                    _ => {}
                 }
             }
             _ => {}
@@ -259,26 +277,70 @@ fn read_moov<R: Read + Seek>(r: &mut R, moov: BoxHeader) -> Result<Facts, MediaE
     Ok(facts)
 }
 
-/// The `tkhd` size of a track whose `mdia/hdlr` handler is `vide`, else `None`.
-fn video_track_size<R: Read + Seek>(
-    r: &mut R,
-    trak: BoxHeader,
-) -> Result<Option<(u32, u32)>, MediaError> {
-    let mut size = None;
-    let mut is_video = false;
+/// What one `trak` says.
+#[derive(Default)]
+struct Track {
+    handler: [u8; 4],
+    size: Option<(u32, u32)>,
+    rotation: u16,
+    timescale: u32,
+    /// The first sample description's format (`avc1`, `mp4a`, …).
+    codec: Option<[u8; 4]>,
+    timing: Option<Timing>,
+}
+
+/// Sample timing from `stts`.
+#[derive(Clone, Copy)]
+struct Timing {
+    samples: u64,
+    total_delta: u64,
+    min_delta: u32,
+    max_delta: u32,
+}
+
+impl Timing {
+    fn fps_milli(&self, timescale: u32) -> Option<u32> {
+        if self.total_delta == 0 || timescale == 0 {
+            return None;
+        }
+        let milli =
+            u128::from(self.samples) * u128::from(timescale) * 1000 / u128::from(self.total_delta);
+        u32::try_from(milli).ok()
+    }
+}
+
+/// Most `stts` entries read (a variable-frame-rate phone video has one per frame run).
+const MAX_STTS_ENTRIES: usize = 64 * 1024;
+
+fn read_track<R: Read + Seek>(r: &mut R, trak: BoxHeader) -> Result<Track, MediaError> {
+    let mut t = Track::default();
     let mut buf = [0u8; 96];
     for_each_child(r, trak, |r, child| {
         match &child.typ {
             b"tkhd" => {
                 let n = read_body(r, child, &mut buf)?;
-                size = tkhd_size(&buf[..n]);
+                t.size = tkhd_size(&buf[..n]);
+                t.rotation = tkhd_rotation(&buf[..n]);
             }
-            b"mdia" => for_each_child(r, child, |r, grandchild| {
-                if &grandchild.typ == b"hdlr" {
-                    let mut hdlr = [0u8; 12];
-                    let n = read_body(r, grandchild, &mut hdlr)?;
-                    is_video = n == 12 && &hdlr[8..12] == b"vide";
-                    return Ok(false);
+            b"mdia" => for_each_child(r, child, |r, m| {
+                match &m.typ {
+                    b"hdlr" => {
+                        let mut hdlr = [0u8; 12];
+                        if read_body(r, m, &mut hdlr)? == 12 {
+                            t.handler.copy_from_slice(&hdlr[8..12]);
+                        }
+                    }
+                    b"mdhd" => {
+                        let n = read_body(r, m, &mut buf)?;
+                        t.timescale = mdhd_timescale(&buf[..n]).unwrap_or(0);
+                    }
+                    b"minf" => for_each_child(r, m, |r, stbl| {
+                        if &stbl.typ == b"stbl" {
+                            read_stbl(r, stbl, &mut t)?;
+                        }
+                        Ok(true)
+                    })?,
+                    _ => {}
                 }
                 Ok(true)
             })?,
@@ -286,7 +348,127 @@ fn video_track_size<R: Read + Seek>(
         }
         Ok(true)
     })?;
-    Ok(size.filter(|_| is_video))
+    Ok(t)
+}
+
+fn read_stbl<R: Read + Seek>(r: &mut R, stbl: BoxHeader, t: &mut Track) -> Result<(), MediaError> {
+    for_each_child(r, stbl, |r, b| {
+        match &b.typ {
+            b"stsd" => {
+                let mut head = [0u8; 16];
+                if read_body(r, b, &mut head)? == 16 && be32(&head, 4).is_some_and(|n| n > 0) {
+                    t.codec = Some([head[12], head[13], head[14], head[15]]);
+                }
+            }
+            b"stts" => {
+                let mut head = [0u8; 8];
+                if read_body(r, b, &mut head)? < 8 {
+                    return Ok(true);
+                }
+                let count = be32(&head, 4)
+                    .map_or(0, |n| n as usize)
+                    .min(MAX_STTS_ENTRIES);
+                let want = count * 8;
+                let have = usize::try_from(b.end - b.body).unwrap_or(usize::MAX);
+                if want == 0 || have < 8 + want {
+                    return Ok(true);
+                }
+                let mut entries = vec![0u8; want];
+                read_at(r, b.body + 8, &mut entries)?;
+                let mut timing = Timing {
+                    samples: 0,
+                    total_delta: 0,
+                    min_delta: u32::MAX,
+                    max_delta: 0,
+                };
+                for e in entries.chunks_exact(8) {
+                    let (n, delta) = (be32(e, 0).unwrap_or(0), be32(e, 4).unwrap_or(0));
+                    if n == 0 {
+                        continue;
+                    }
+                    timing.samples += u64::from(n);
+                    timing.total_delta += u64::from(n) * u64::from(delta);
+                    timing.min_delta = timing.min_delta.min(delta);
+                    timing.max_delta = timing.max_delta.max(delta);
+                }
+                // One odd last frame (an encoder's rounding) does not make a variable rate.
+                if count >= 2 {
+                    let last = &entries[want - 8..];
+                    if be32(last, 0) == Some(1) {
+                        let mut steady = timing;
+                        steady.min_delta = u32::MAX;
+                        steady.max_delta = 0;
+                        for e in entries[..want - 8].chunks_exact(8) {
+                            let delta = be32(e, 4).unwrap_or(0);
+                            steady.min_delta = steady.min_delta.min(delta);
+                            steady.max_delta = steady.max_delta.max(delta);
+                        }
+                        timing.min_delta = steady.min_delta;
+                        timing.max_delta = steady.max_delta;
+                    }
+                }
+                if timing.samples > 0 {
+                    t.timing = Some(timing);
+                }
+            }
+            _ => {}
+        }
+        Ok(true)
+    })
+}
+
+/// The media timescale from an `mdhd` body.
+fn mdhd_timescale(body: &[u8]) -> Option<u32> {
+    match body.first()? {
+        0 => be32(body, 12),
+        1 => be32(body, 20),
+        _ => None,
+    }
+}
+
+/// Clockwise rotation from a `tkhd` matrix (a, b, c, d in 16.16 fixed point).
+fn tkhd_rotation(body: &[u8]) -> u16 {
+    let at = match body.first() {
+        Some(0) => 40,
+        Some(1) => 52,
+        _ => return 0,
+    };
+    let m = |i: usize| be32(body, at + i * 4).map(|v| v as i32);
+    match (m(0), m(1), m(3), m(4)) {
+        (Some(0), Some(b), Some(c), Some(0)) if b > 0 && c < 0 => 90,
+        (Some(0), Some(b), Some(c), Some(0)) if b < 0 && c > 0 => 270,
+        (Some(a), Some(0), Some(0), Some(d)) if a < 0 && d < 0 => 180,
+        _ => 0,
+    }
+}
+
+/// A video sample format by its common name.
+fn video_codec_name(fourcc: &[u8; 4]) -> String {
+    match fourcc {
+        b"avc1" | b"avc3" => "H.264".into(),
+        b"hvc1" | b"hev1" => "H.265".into(),
+        b"vp08" => "VP8".into(),
+        b"vp09" => "VP9".into(),
+        b"av01" => "AV1".into(),
+        b"apch" | b"apcn" | b"apcs" | b"apco" | b"ap4h" | b"ap4x" => "ProRes".into(),
+        b"mp4v" => "MPEG-4 Part 2".into(),
+        b"jpeg" | b"mjpa" | b"mjpb" => "Motion JPEG".into(),
+        other => type_name(other),
+    }
+}
+
+/// An audio sample format by its common name.
+fn audio_codec_name(fourcc: &[u8; 4]) -> String {
+    match fourcc {
+        b"mp4a" => "AAC".into(),
+        b"Opus" => "Opus".into(),
+        b"ac-3" => "AC-3".into(),
+        b"ec-3" => "E-AC-3".into(),
+        b"fLaC" => "FLAC".into(),
+        b"lpcm" | b"sowt" | b"twos" | b"in24" | b"in32" | b"fl32" => "PCM".into(),
+        b".mp3" => "MP3".into(),
+        other => type_name(other),
+    }
 }
 
 #[cfg(test)]

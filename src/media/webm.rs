@@ -42,6 +42,8 @@ const TRACK_TYPE: u32 = 0x83;
 const VIDEO: u32 = 0xE0;
 const PIXEL_WIDTH: u32 = 0xB0;
 const PIXEL_HEIGHT: u32 = 0xBA;
+const CODEC_ID: u32 = 0x86;
+const DEFAULT_DURATION: u32 = 0x23_E383;
 
 /// Largest EBML header, Info and Tracks element we read into memory.
 const MAX_EBML_HEADER: u64 = 4 * 1024;
@@ -320,9 +322,11 @@ fn walk_segment<R: Read + Seek>(
                 }
             }
             TRACKS => {
-                let tracks = read_capped(r, body, size, MAX_TRACKS)?;
-                if let Some((w, h)) = tracks.and_then(|b| video_size(&b)) {
-                    (facts.width, facts.height) = (Some(w), Some(h));
+                if let Some(tracks) = read_capped(r, body, size, MAX_TRACKS)? {
+                    if let Some((w, h)) = video_size(&tracks) {
+                        (facts.width, facts.height) = (Some(w), Some(h));
+                    }
+                    facts.streams = streams(&tracks);
                 }
             }
             CLUSTER => have_cluster = true,
@@ -414,6 +418,52 @@ fn video_size(tracks: &[u8]) -> Option<(u32, u32)> {
             let (w, h) = (px(PIXEL_WIDTH)?, px(PIXEL_HEIGHT)?);
             is_video.then_some((u32::try_from(w).ok()?, u32::try_from(h).ok()?))
         })
+}
+
+/// Codecs of the first video and audio tracks, and the video's frame rate from its
+/// DefaultDuration (nanoseconds per frame), when set.
+fn streams(tracks: &[u8]) -> crate::media::Streams {
+    let mut out = crate::media::Streams::default();
+    for (_, entry) in Children(tracks).filter(|(id, _)| *id == TRACK_ENTRY) {
+        let kind = Children(entry)
+            .find(|(id, _)| *id == TRACK_TYPE)
+            .and_then(|(_, d)| uint(d));
+        let codec = Children(entry)
+            .find(|(id, _)| *id == CODEC_ID)
+            .map(|(_, d)| {
+                String::from_utf8_lossy(d)
+                    .trim_end_matches('\0')
+                    .to_string()
+            });
+        match kind {
+            Some(1) if out.video_codec.is_none() => {
+                out.video_codec = codec.map(|c| codec_name(&c));
+                out.fps_milli = Children(entry)
+                    .find(|(id, _)| *id == DEFAULT_DURATION)
+                    .and_then(|(_, d)| uint(d))
+                    .filter(|&ns| ns > 0)
+                    .and_then(|ns| u32::try_from(1_000_000_000_000 / ns).ok());
+            }
+            Some(2) if out.audio_codec.is_none() => out.audio_codec = codec.map(|c| codec_name(&c)),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A Matroska CodecID by its common name.
+fn codec_name(id: &str) -> String {
+    match id {
+        "V_VP8" => "VP8".into(),
+        "V_VP9" => "VP9".into(),
+        "V_AV1" => "AV1".into(),
+        "V_MPEG4/ISO/AVC" => "H.264".into(),
+        "V_MPEGH/ISO/HEVC" => "H.265".into(),
+        "A_OPUS" => "Opus".into(),
+        "A_VORBIS" => "Vorbis".into(),
+        "A_AAC" => "AAC".into(),
+        other => crate::diagnostic::printable(other).into_owned(),
+    }
 }
 
 #[cfg(test)]

@@ -99,6 +99,7 @@ pub(super) fn probe<R: Read + Seek>(r: &mut R, len: u64) -> Result<Facts, MediaE
         duration_ms: None,
         width: (width > 0).then_some(width),
         height: (height > 0).then_some(height),
+        streams: Default::default(),
     })
 }
 

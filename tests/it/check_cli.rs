@@ -41,7 +41,7 @@ fn valid_video_shows_the_exact_request() {
         })
     );
     let text = d.run(&["check"]);
-    assert!(text.stdout.contains("ok       inbox/my clip.mp4 + my clip.mp4.yaml\n         account default, mode direct: POST /v2/post/publish/video/init/\n"), "{}", text.stdout);
+    assert!(text.stdout.contains("ok       inbox/my clip.mp4 + my clip.mp4.yaml\n         my clip.mp4: H.264, 30 fps, 360x640 portrait, 1.0 s, 5.1 kB, 41 kbit/s, no audio\n         account default, mode direct: POST /v2/post/publish/video/init/\n"), "{}", text.stdout);
     assert!(
         text.stdout
             .ends_with("1 item checked: 1 valid, 0 invalid\n"),

@@ -14,6 +14,7 @@ mod harness;
 mod hostile;
 mod intake;
 mod layout;
+mod probe_corpus;
 mod process;
 mod reload;
 mod sandbox_canary;

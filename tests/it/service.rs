@@ -136,7 +136,7 @@ async fn every_item_kind_end_to_end() {
     assert!(text.contains("status: published"), "{text}");
     assert!(text.contains("transfer: pull"), "{text}");
     assert!(text.contains("publish_id: v_pub_url~"), "{text}");
-    assert!(text.contains("bytes: 4340\n  of_bytes: 4340"), "{text}");
+    assert!(text.contains("bytes: 5145\n  of_bytes: 5145"), "{text}");
 
     d.copy_sample("vp9.webm", "drafts/draft.webm");
     let text = r.finished("draft.webm", 60);
