@@ -171,6 +171,13 @@ fn each_file_is_judged_as_the_rules_table_says() {
         let c = check(&d, &file);
         assert!(c.valid, "{name} refused: {:?}", c.errors);
         assert!(c.media.starts_with(line), "{name}: {}", c.media);
+        // What tokdrop lets through, the emulator's processing takes.
+        let bytes = std::fs::read(&file).expect("read");
+        assert_eq!(
+            tokdrop_sandbox::processing_verdict(&bytes, false),
+            None,
+            "{name}"
+        );
     }
     let vfr = check(&d, &dir.join("variable.mp4"));
     assert!(
@@ -188,7 +195,8 @@ fn each_file_is_judged_as_the_rules_table_says() {
     );
 
     let convert = "-c:v libx264 -pix_fmt yuv420p -c:a aac -movflags +faststart";
-    let refused: Vec<(&str, String, String)> = vec![
+    // (file, ffmpeg arguments, tokdrop's exact error, the emulator's fail_reason)
+    let refused: Vec<(&str, String, String, &str)> = vec![
         (
             "av1.mp4",
             format!(
@@ -198,6 +206,7 @@ fn each_file_is_judged_as_the_rules_table_says() {
             format!(
                 "The video is encoded as AV1; TikTok takes H.264, H.265, VP8 or VP9. Convert it: ffmpeg -i av1.mp4 {convert} av1-tiktok.mp4"
             ),
+            "file_format_check_failed",
         ),
         (
             "prores.mov",
@@ -205,6 +214,7 @@ fn each_file_is_judged_as_the_rules_table_says() {
             format!(
                 "The video is encoded as ProRes; TikTok takes H.264, H.265, VP8 or VP9. Convert it: ffmpeg -i prores.mov {convert} prores-tiktok.mp4"
             ),
+            "file_format_check_failed",
         ),
         (
             "screen_20fps.mp4",
@@ -212,6 +222,7 @@ fn each_file_is_judged_as_the_rules_table_says() {
             format!(
                 "The video plays at 20 fps; TikTok takes 23 to 60 fps. Convert it to 30 fps: ffmpeg -i screen_20fps.mp4 -r 30 {convert} screen_20fps-tiktok.mp4"
             ),
+            "frame_rate_check_failed",
         ),
         (
             "slowmo_120fps.mp4",
@@ -219,6 +230,7 @@ fn each_file_is_judged_as_the_rules_table_says() {
             format!(
                 "The video plays at 120 fps; TikTok takes 23 to 60 fps. Convert it to 60 fps: ffmpeg -i slowmo_120fps.mp4 -r 60 {convert} slowmo_120fps-tiktok.mp4"
             ),
+            "frame_rate_check_failed",
         ),
         (
             "wide_8000px.mp4",
@@ -226,13 +238,21 @@ fn each_file_is_judged_as_the_rules_table_says() {
             format!(
                 "The video is 8000x360 px; TikTok takes sides up to 4096 px. Scale it down: ffmpeg -i wide_8000px.mp4 -vf scale=w=1920:h=1920:force_original_aspect_ratio=decrease:force_divisible_by=2 {convert} wide_8000px-tiktok.mp4"
             ),
+            "picture_size_check_failed",
         ),
     ];
-    for (name, args, message) in &refused {
+    for (name, args, message, fail_reason) in &refused {
         let file = make(&dir, name, args);
         let c = check(&d, &file);
         assert!(!c.valid, "{name} accepted: {}", c.media);
         assert_eq!(c.errors, vec![message.clone()], "{name}");
+        // The emulator's processing refuses the same file, as TikTok says it does.
+        let bytes = std::fs::read(&file).expect("read");
+        assert_eq!(
+            tokdrop_sandbox::processing_verdict(&bytes, false),
+            Some(*fail_reason),
+            "{name}"
+        );
     }
 
     // Photos: a JPEG turned by its EXIF orientation, a WebP, and a PNG named .jpg.
@@ -249,6 +269,8 @@ fn each_file_is_judged_as_the_rules_table_says() {
     .expect("write");
     let c = check(&d, &turned);
     assert!(c.valid, "{:?}", c.errors);
+    let bytes = std::fs::read(&turned).expect("read");
+    assert_eq!(tokdrop_sandbox::processing_verdict(&bytes, true), None);
     assert!(
         c.media
             .starts_with("turned.jpg: JPEG, 480x640 portrait, turned 90°,"),
@@ -275,6 +297,11 @@ fn each_file_is_judged_as_the_rules_table_says() {
     let renamed = dir.join("png_renamed.jpg");
     std::fs::rename(&png, &renamed).expect("mv");
     let c = check(&d, &renamed);
+    let bytes = std::fs::read(&renamed).expect("read");
+    assert_eq!(
+        tokdrop_sandbox::processing_verdict(&bytes, true),
+        Some("file_format_check_failed")
+    );
     assert_eq!(
         c.errors,
         vec!["not a JPEG file (no SOI marker at the start)".to_string()]

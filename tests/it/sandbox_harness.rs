@@ -32,6 +32,8 @@ pub fn fast_config() -> SandboxConfig {
         processing_delay_ms: 0,
         moderation_delay_ms: 0,
         audited: true,
+        // These tests move patterned bytes, not media.
+        check_media: false,
         ..SandboxConfig::default()
     };
     config.accounts[0].private_account = false;

@@ -378,6 +378,7 @@ async fn unaudited_app_posts_self_only() {
     let media = MediaServer::start().await;
     let mut config = tokdrop_sandbox::SandboxConfig {
         processing_delay_ms: 0,
+        check_media: false,
         ..Default::default()
     };
     assert!(!config.audited && config.accounts[0].private_account);

@@ -154,6 +154,10 @@ pub struct SandboxConfig {
     /// Tests: while true, chunk PUTs hang unread (a stalled upload link); when released, each
     /// held PUT is answered 504 without storing anything, as after a gateway timeout.
     pub hold_uploads: bool,
+    /// Processing checks the media as TikTok does (codec, frame rate, picture size; see
+    /// `media_check`) and fails the post with TikTok's `fail_reason`. Off for tests that send
+    /// bytes that are no media.
+    pub check_media: bool,
     /// Seconds added to the `Date` header of every answer: TikTok's clock as seen from a
     /// machine whose own clock is off by the opposite amount.
     pub clock_offset_secs: i64,
@@ -219,6 +223,7 @@ impl Default for SandboxConfig {
             hold_pulls: false,
             hold_uploads: false,
             clock_offset_secs: 0,
+            check_media: true,
             processing_delay_ms: 200,
             moderation_delay_ms: 1000,
             upload_url_secs: 3600,

@@ -40,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 mod chunks;
 pub mod config;
+mod media_check;
 mod oauth;
 pub mod paths;
 mod pkce;
@@ -49,6 +50,12 @@ pub mod records;
 mod reply;
 mod state;
 mod upload;
+
+/// What TikTok's processing (as the emulator reads it) answers for these media bytes: the
+/// `fail_reason` it fails the post with, or `None` when it takes them.
+pub fn processing_verdict(bytes: &[u8], photo: bool) -> Option<&'static str> {
+    media_check::verdict(bytes, photo)
+}
 mod validate;
 
 pub use config::{

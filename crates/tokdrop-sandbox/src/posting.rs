@@ -221,6 +221,7 @@ fn accept(
         forced_fail,
         forced_pull_failure,
         forgotten: false,
+        received: Some(Vec::new()),
     };
     state.posts.push(post);
     drop(state);

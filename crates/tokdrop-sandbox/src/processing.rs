@@ -15,6 +15,7 @@ use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
 use super::config::SandboxEndpoint;
+use super::media_check;
 use super::records::{CancelRecord, DownloadRecord};
 use super::reply::{self, Reply, bearer};
 use super::state::State as Memory;
@@ -64,6 +65,11 @@ async fn complete(shared: &Shared, publish_id: &str) {
         shared.set_status(publish_id, "FAILED", Some(&reason));
         return;
     }
+    if let Some(reason) = media_verdict(shared, publish_id) {
+        tracing::info!(%publish_id, reason, "sandbox processing refused the media");
+        shared.set_status(publish_id, "FAILED", Some(reason));
+        return;
+    }
     if !direct {
         shared.set_status(publish_id, "SEND_TO_USER_INBOX", None);
         return;
@@ -76,6 +82,24 @@ async fn complete(shared: &Shared, publish_id: &str) {
         post.record.post_ids.push(post_id());
     }
     shared.notify();
+}
+
+/// What processing's media checks say of the post's files (`None`: fine, off, or too large
+/// to have been kept).
+fn media_verdict(shared: &Shared, publish_id: &str) -> Option<&'static str> {
+    if !shared.config().check_media {
+        return None;
+    }
+    let state = shared.state();
+    let post = state
+        .posts
+        .iter()
+        .find(|p| p.record.publish_id == publish_id)?;
+    let photo = post.record.photo;
+    post.received
+        .as_ref()?
+        .iter()
+        .find_map(|file| media_check::verdict(file, photo))
 }
 
 /// Sleeps `delay` unless `cancel` fires first (then `true`).
@@ -216,6 +240,7 @@ async fn download(
     }
     let mut hasher = Sha256::new();
     let mut bytes = 0u64;
+    let mut kept = Some(Vec::new());
     let rate = shared.config().pull_bytes_per_sec.filter(|&r| r > 0);
     let started = tokio::time::Instant::now();
     while let Some(chunk) = response
@@ -231,6 +256,12 @@ async fn download(
         }
         hasher.update(&chunk);
         bytes += chunk.len() as u64;
+        kept = kept
+            .filter(|k| k.len() + chunk.len() <= media_check::MAX_CHECKED_BYTES)
+            .map(|mut k| {
+                k.extend_from_slice(&chunk);
+                k
+            });
         let mut state = shared.state();
         state.records.downloads[index].bytes = bytes;
         if let Some(post) = state.post_mut(publish_id) {
@@ -239,7 +270,17 @@ async fn download(
         drop(state);
         shared.notify();
     }
-    shared.state().records.downloads[index].sha256 = Some(hex::encode(hasher.finalize()));
+    let mut state = shared.state();
+    state.records.downloads[index].sha256 = Some(hex::encode(hasher.finalize()));
+    if let Some(post) = state.post_mut(publish_id) {
+        post.received = match (post.received.take(), kept) {
+            (Some(mut files), Some(file)) => {
+                files.push(file);
+                Some(files)
+            }
+            _ => None,
+        };
+    }
     Ok(())
 }
 

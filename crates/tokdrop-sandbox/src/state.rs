@@ -66,6 +66,9 @@ pub(super) struct Post {
     pub forced_pull_failure: bool,
     /// TikTok no longer knows this publish id (`expire_publish_ids`).
     pub forgotten: bool,
+    /// The media as received (pulled files, or the uploaded video), for processing's checks;
+    /// `None` once a file was too large to keep.
+    pub received: Option<Vec<Vec<u8>>>,
 }
 
 #[derive(Debug, Default)]

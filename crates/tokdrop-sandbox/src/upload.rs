@@ -155,11 +155,16 @@ async fn chunk(
     let (publish_id, first, last, total, mut hasher) = checked;
     let mut stream = body.into_data_stream();
     let mut read = 0u64;
+    let mut kept = Vec::new();
+    let keep = usize::try_from(total).is_ok_and(|t| t <= super::media_check::MAX_CHECKED_BYTES);
     while let Some(piece) = stream.next().await {
         match piece {
             Ok(bytes) => {
                 read += bytes.len() as u64;
                 hasher.update(&bytes);
+                if keep {
+                    kept.extend_from_slice(&bytes);
+                }
             }
             Err(_) => {
                 return (
@@ -194,6 +199,13 @@ async fn chunk(
             );
         }
         post.record.uploaded_bytes = last + 1;
+        post.received = post.received.take().filter(|_| keep).map(|mut files| {
+            match files.first_mut() {
+                Some(file) => file.extend_from_slice(&kept),
+                None => files.push(kept),
+            }
+            files
+        });
         let complete = last + 1 == total;
         if complete {
             let sha = hex::encode(hasher.clone().finalize());

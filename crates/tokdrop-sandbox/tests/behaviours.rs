@@ -1743,3 +1743,47 @@ async fn refresh_rotates_and_the_old_token_is_invalid_grant() {
     );
     env.shutdown().await;
 }
+
+/// Knob `check_media` (on by default): processing reads the uploaded video as TikTok does. A
+/// real H.264 file is published; the same file claiming another codec (`av01` in its sample
+/// description) fails with `file_format_check_failed`.
+#[tokio::test]
+async fn processing_checks_the_media_as_tiktok_does() {
+    let env = Env::start(|c| c.check_media = true).await;
+    let token = env.token();
+    let sample = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data/media/h264_faststart.mp4"),
+    )
+    .expect("sample");
+    // The first sample entry's format: 12 bytes into the body of `stsd`.
+    let at = sample
+        .windows(4)
+        .position(|w| w == b"stsd")
+        .expect("an stsd box")
+        + 4
+        + 12;
+    assert_eq!(&sample[at..at + 4], b"avc1");
+    let mut av1 = sample.clone();
+    av1[at..at + 4].copy_from_slice(b"av01");
+    for (data, status, reason) in [
+        (&sample, "PUBLISH_COMPLETE", None),
+        (&av1, "FAILED", Some("file_format_check_failed")),
+    ] {
+        let len = data.len() as u64;
+        let init = env
+            .api
+            .init_ok(
+                VIDEO_INIT,
+                &token,
+                &direct("SELF_ONLY", upload_source(len, len, 1)),
+            )
+            .await;
+        let id = publish_id(&init);
+        upload_all(&env.api, &upload_url(&init), data, data.len(), 1).await;
+        let post = env.terminal(&id).await;
+        assert_eq!(post.status, status);
+        assert_eq!(post.fail_reason.as_deref(), reason);
+    }
+    env.shutdown().await;
+}

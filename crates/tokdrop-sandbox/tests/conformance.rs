@@ -157,6 +157,9 @@ type Outcome<T> = Result<T, String>;
 impl Run {
     async fn start(emulator: &Emulator) -> Outcome<Self> {
         let mut config = serde_json::to_value(SandboxConfig::default()).expect("config json");
+        // The fixtures send patterned bytes, not media: processing's media checks stay off
+        // unless a fixture turns them on.
+        config["check_media"] = serde_json::Value::Bool(false);
         if let Some(patch) = &emulator.config {
             merge_patch(&mut config, patch);
         }

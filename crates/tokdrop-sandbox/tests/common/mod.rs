@@ -45,11 +45,13 @@ pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const HEX_CHALLENGE: &str = "13d31e961a1ad8ec2f16b10c4c982e0876a878ad6df144566ee1894acb70f9c3";
 
 /// Knobs for fast tests: no processing or moderation delay, status/fetch not rate limited
-/// (tests poll it on events). Everything else is TikTok's default.
+/// (tests poll it on events), and no media checks (the tests send patterned bytes, not
+/// videos; `media_checks` tests turn them on). Everything else is TikTok's default.
 pub fn fast_config() -> SandboxConfig {
     let mut config = SandboxConfig {
         processing_delay_ms: 0,
         moderation_delay_ms: 0,
+        check_media: false,
         ..SandboxConfig::default()
     };
     config.rate_limits.status_fetch = 10_000;
