@@ -307,3 +307,29 @@ fn each_file_is_judged_as_the_rules_table_says() {
         vec!["not a JPEG file (no SOI marker at the start)".to_string()]
     );
 }
+
+/// End to end: a 20 fps screen recording dropped into the inbox ends `invalid` with the
+/// creator's words and the ffmpeg command, and nothing reaches TikTok.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_20_fps_recording_ends_invalid_with_the_fix() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let r = crate::service::start("", |_| {}).await;
+    let outside = r.d.path("outside");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    let file = make(
+        &outside,
+        "screen.mp4",
+        &format!("{} {X264} -an", video("360x640", 20)),
+    );
+    std::fs::rename(&file, r.d.path("inbox/screen.mp4")).expect("mv");
+    let text = r.finished("screen.mp4", 60);
+    assert!(text.contains("status: invalid"), "{text}");
+    assert!(
+        text.contains("The video plays at 20 fps; TikTok takes 23 to 60 fps. Convert it to 30 fps: ffmpeg -i screen.mp4 -r 30"),
+        "{text}"
+    );
+    assert!(r.emu.calls().init_calls().is_empty(), "nothing was sent");
+    r.stop();
+}
