@@ -154,7 +154,7 @@ pub fn inspect(w: &WatchConfig, item: &ItemFiles) -> Inspection {
         match media::probe(file) {
             Ok(info) => {
                 for v in media::check_limits(&info, &file_name(file)) {
-                    errors.push(Diagnostic::file(file, v.message.clone()));
+                    errors.push(Diagnostic::file(file, v.message.clone()).with_help(v.fix.clone()));
                 }
                 infos.push(info);
             }

@@ -344,7 +344,7 @@ fn limit_messages() {
     let photo = check_limits(&info(JPEG, 1000, None, 1440, 1920), "my photo.jpg");
     assert_eq!(
         photo[0].to_string(),
-        "TikTok takes photos up to 1080p: the shorter side is 1440 px. Scale it down to 1080 px: \
+        "TikTok takes photos up to 1080p: the shorter side is 1440 px. scale it down to 1080 px: \
          ffmpeg -i 'my photo.jpg' -vf scale=w=1080:h=1080:force_original_aspect_ratio=increase \
          -q:v 3 'my photo-tiktok.jpg'"
     );

@@ -31,13 +31,15 @@ pub const VIDEO_CODECS: [&str; 4] = ["H.264", "H.265", "VP8", "VP9"];
 pub struct Violation {
     /// The fact at fault: "size_bytes", "duration_ms", "dimensions", "codec" or "fps".
     pub field: &'static str,
-    /// What is wrong and what to do, for the creator, ending with the command that fixes it.
+    /// What is wrong, in the creator's words.
     pub message: String,
+    /// What to do: the ffmpeg command that fixes the file.
+    pub fix: String,
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        write!(f, "{} {}", self.message, self.fix)
     }
 }
 
@@ -96,7 +98,27 @@ const REENCODE: &str = "-c:v libx264 -pix_fmt yuv420p -c:a aac -movflags +fastst
 /// it. Facts the probe could not read are not judged.
 pub fn check_limits(info: &MediaInfo, name: &str) -> Vec<Violation> {
     let mut out = Vec::new();
-    let mut push = |field, message: String| out.push(Violation { field, message });
+    let mut push = |field, text: String| {
+        // Each text is "problem. Fix: command"; the problem holds no ". ", file names come later.
+        let (message, fix) = match text.find(". ") {
+            Some(at) => {
+                // "Convert it: …" reads as "fix clip.mp4 (convert it: …)" in a result.
+                let fix = &text[at + 2..];
+                let mut chars = fix.chars();
+                let fix = chars
+                    .next()
+                    .map(|c| c.to_lowercase().chain(chars).collect())
+                    .unwrap_or_default();
+                (text[..=at].to_string(), fix)
+            }
+            None => (text.clone(), String::new()),
+        };
+        out.push(Violation {
+            field,
+            message,
+            fix,
+        })
+    };
     let sides = info.width.zip(info.height);
     let s = &info.streams;
     match info.kind {

@@ -82,11 +82,18 @@ fn check(d: &Dir, file: &Path) -> Checked {
     Checked {
         valid: item["errors"].as_array().is_some_and(Vec::is_empty),
         media: item["media"][0].as_str().unwrap_or_default().to_string(),
+        // Each error as the text shows it: the message, then its help.
         errors: item["errors"]
             .as_array()
             .map(|a| {
                 a.iter()
-                    .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+                    .map(|e| {
+                        let message = e["message"].as_str().unwrap_or_default();
+                        match e["help"].as_str() {
+                            Some(help) => format!("{message} {help}"),
+                            None => message.to_string(),
+                        }
+                    })
                     .collect()
             })
             .unwrap_or_default(),
@@ -204,7 +211,7 @@ fn each_file_is_judged_as_the_rules_table_says() {
                 v("360x640", 30)
             ),
             format!(
-                "The video is encoded as AV1; TikTok takes H.264, H.265, VP8 or VP9. Convert it: ffmpeg -i av1.mp4 {convert} av1-tiktok.mp4"
+                "The video is encoded as AV1; TikTok takes H.264, H.265, VP8 or VP9. convert it: ffmpeg -i av1.mp4 {convert} av1-tiktok.mp4"
             ),
             "file_format_check_failed",
         ),
@@ -212,7 +219,7 @@ fn each_file_is_judged_as_the_rules_table_says() {
             "prores.mov",
             format!("{} -c:v prores_ks -profile:v 0 -an", v("360x640", 30)),
             format!(
-                "The video is encoded as ProRes; TikTok takes H.264, H.265, VP8 or VP9. Convert it: ffmpeg -i prores.mov {convert} prores-tiktok.mp4"
+                "The video is encoded as ProRes; TikTok takes H.264, H.265, VP8 or VP9. convert it: ffmpeg -i prores.mov {convert} prores-tiktok.mp4"
             ),
             "file_format_check_failed",
         ),
@@ -220,7 +227,7 @@ fn each_file_is_judged_as_the_rules_table_says() {
             "screen_20fps.mp4",
             format!("{} {X264} -an", v("360x640", 20)),
             format!(
-                "The video plays at 20 fps; TikTok takes 23 to 60 fps. Convert it to 30 fps: ffmpeg -i screen_20fps.mp4 -r 30 {convert} screen_20fps-tiktok.mp4"
+                "The video plays at 20 fps; TikTok takes 23 to 60 fps. convert it to 30 fps: ffmpeg -i screen_20fps.mp4 -r 30 {convert} screen_20fps-tiktok.mp4"
             ),
             "frame_rate_check_failed",
         ),
@@ -228,7 +235,7 @@ fn each_file_is_judged_as_the_rules_table_says() {
             "slowmo_120fps.mp4",
             format!("{} {X264} -an", v("360x640", 120)),
             format!(
-                "The video plays at 120 fps; TikTok takes 23 to 60 fps. Convert it to 60 fps: ffmpeg -i slowmo_120fps.mp4 -r 60 {convert} slowmo_120fps-tiktok.mp4"
+                "The video plays at 120 fps; TikTok takes 23 to 60 fps. convert it to 60 fps: ffmpeg -i slowmo_120fps.mp4 -r 60 {convert} slowmo_120fps-tiktok.mp4"
             ),
             "frame_rate_check_failed",
         ),
@@ -236,7 +243,7 @@ fn each_file_is_judged_as_the_rules_table_says() {
             "wide_8000px.mp4",
             format!("{} {X264} -an -frames:v 3", v("8000x360", 30)),
             format!(
-                "The video is 8000x360 px; TikTok takes sides up to 4096 px. Scale it down: ffmpeg -i wide_8000px.mp4 -vf scale=w=1920:h=1920:force_original_aspect_ratio=decrease:force_divisible_by=2 {convert} wide_8000px-tiktok.mp4"
+                "The video is 8000x360 px; TikTok takes sides up to 4096 px. scale it down: ffmpeg -i wide_8000px.mp4 -vf scale=w=1920:h=1920:force_original_aspect_ratio=decrease:force_divisible_by=2 {convert} wide_8000px-tiktok.mp4"
             ),
             "picture_size_check_failed",
         ),
@@ -304,7 +311,7 @@ fn each_file_is_judged_as_the_rules_table_says() {
     );
     assert_eq!(
         c.errors,
-        vec!["not a JPEG file (no SOI marker at the start)".to_string()]
+        vec!["not a JPEG file (no SOI marker at the start) export it again as MP4/MOV/WebM (video) or JPEG/WebP (photo), with the matching extension".to_string()]
     );
 }
 
@@ -327,7 +334,11 @@ async fn a_20_fps_recording_ends_invalid_with_the_fix() {
     let text = r.finished("screen.mp4", 60);
     assert!(text.contains("status: invalid"), "{text}");
     assert!(
-        text.contains("The video plays at 20 fps; TikTok takes 23 to 60 fps. Convert it to 30 fps: ffmpeg -i screen.mp4 -r 30"),
+        text.contains("The video plays at 20 fps; TikTok takes 23 to 60 fps. — convert it to 30 fps: ffmpeg -i screen.mp4 -r 30"),
+        "{text}"
+    );
+    assert!(
+        text.starts_with("# screen.mp4: invalid — fix screen.mp4 (convert it to 30 fps: ffmpeg -i screen.mp4 -r 30 "),
         "{text}"
     );
     assert!(r.emu.calls().init_calls().is_empty(), "nothing was sent");
