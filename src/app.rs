@@ -21,8 +21,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Results {
             failed,
             since,
+            last,
             json,
-        } => results_command(cli.config.as_deref(), failed, since, json),
+        } => results_command(cli.config.as_deref(), failed, since, last, json),
         Command::Sandbox { listen } => sandbox_command(&listen),
         Command::Doctor { json, extra_ca } => doctor_command(
             cli.config.as_deref(),
@@ -170,15 +171,15 @@ fn status_command(explicit: Option<&std::path::Path>, json: bool) -> u8 {
     let journal = crate::journal::Journal::open(state)
         .and_then(|j| j.replay())
         .unwrap_or_default();
-    let (results, _) = crate::ledger::read(state).unwrap_or_default();
-    let mut recent = crate::ledger::select(
-        results,
+    let (recent, _) = crate::ledger::newest(
+        state,
         &crate::ledger::Filter {
             failed_only: false,
             since: None,
         },
-    );
-    recent.truncate(5);
+        Some(5),
+    )
+    .unwrap_or_default();
     let mut out = std::io::stdout().lock();
     let written = if json {
         let running = snap.as_ref().is_some_and(crate::status::is_running);
@@ -202,13 +203,29 @@ fn results_command(
     explicit: Option<&std::path::Path>,
     failed: bool,
     since: Option<crate::duration::HumanDuration>,
+    last: Option<usize>,
     json: bool,
 ) -> u8 {
     let state_dir = match state_dir_or_exit(explicit) {
         Ok(d) => d,
         Err(code) => return code,
     };
-    let (results, unreadable) = match crate::ledger::read(&state_dir) {
+    let since = since.and_then(|d| {
+        jiff::Timestamp::now()
+            .checked_sub(jiff::SignedDuration::try_from(d.0).ok()?)
+            .ok()
+    });
+    let filter = crate::ledger::Filter {
+        failed_only: failed,
+        since,
+    };
+    // With --since or --last only the end of the ledger is read; otherwise all of it.
+    let read = if since.is_some() || last.is_some() {
+        crate::ledger::newest(&state_dir, &filter, last)
+    } else {
+        crate::ledger::read(&state_dir).map(|(all, bad)| (crate::ledger::select(all, &filter), bad))
+    };
+    let (shown, unreadable) = match read {
         Ok(r) => r,
         Err(e) => {
             eprintln!(
@@ -218,18 +235,6 @@ fn results_command(
             return EXIT_FAILED;
         }
     };
-    let since = since.and_then(|d| {
-        jiff::Timestamp::now()
-            .checked_sub(jiff::SignedDuration::try_from(d.0).ok()?)
-            .ok()
-    });
-    let shown = crate::ledger::select(
-        results,
-        &crate::ledger::Filter {
-            failed_only: failed,
-            since,
-        },
-    );
     let mut out = std::io::stdout().lock();
     let written = if json {
         shown.iter().try_for_each(|r| {

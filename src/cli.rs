@@ -74,6 +74,9 @@ pub enum Command {
         /// Only results newer than this (e.g. 2d, 12h).
         #[arg(long, value_name = "DURATION")]
         since: Option<HumanDuration>,
+        /// Only the newest N results.
+        #[arg(short = 'n', long = "last", value_name = "N")]
+        last: Option<usize>,
         /// Print JSON lines for scripts.
         #[arg(long)]
         json: bool,

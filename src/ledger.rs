@@ -80,6 +80,72 @@ pub struct Filter {
     pub since: Option<jiff::Timestamp>,
 }
 
+/// Lines are appended as items finish, so they are in `finished_at` order give or take the
+/// few seconds two finishes can overlap; reading back stops this far before `since`.
+const SINCE_SLACK: jiff::SignedDuration = jiff::SignedDuration::from_secs(3600);
+/// Bytes read from the end at a time.
+const BLOCK: u64 = 64 * 1024;
+
+/// The newest results that pass `filter`, newest first, read from the end of the ledger:
+/// at most `limit` of them, and none older than `filter.since`. Reads only as much of the file
+/// as that takes, in constant memory besides the results kept. Also counts unreadable lines.
+pub fn newest(
+    state_dir: &Path,
+    filter: &Filter,
+    limit: Option<usize>,
+) -> io::Result<(Vec<ItemResult>, usize)> {
+    let mut f = match File::open(path(state_dir)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+        Err(e) => return Err(e),
+    };
+    let mut end = f.metadata()?.len();
+    let cutoff = filter.since.and_then(|s| s.checked_sub(SINCE_SLACK).ok());
+    let mut out = Vec::new();
+    let mut bad = 0;
+    // Bytes after the last line break seen so far, not yet a whole line.
+    let mut carry: Vec<u8> = Vec::new();
+    let full = |out: &Vec<ItemResult>| limit.is_some_and(|n| out.len() >= n);
+    'blocks: while end > 0 && !full(&out) {
+        let start = end.saturating_sub(BLOCK);
+        let mut block = vec![0u8; usize::try_from(end - start).unwrap_or(0)];
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut block)?;
+        block.extend_from_slice(&carry);
+        end = start;
+        // Every line but the first is whole; the first may continue in the block before.
+        let mut lines: Vec<&[u8]> = block.split(|&b| b == b'\n').collect();
+        let first = if start > 0 {
+            lines.remove(0).to_vec()
+        } else {
+            Vec::new()
+        };
+        for line in lines.into_iter().rev() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let Ok(r) = serde_json::from_slice::<ItemResult>(line) else {
+                bad += 1;
+                continue;
+            };
+            if cutoff.is_some_and(|c| r.finished_at < c) {
+                break 'blocks;
+            }
+            if (!filter.failed_only || !r.status.is_success())
+                && filter.since.is_none_or(|s| r.finished_at >= s)
+            {
+                out.push(r);
+                if full(&out) {
+                    break 'blocks;
+                }
+            }
+        }
+        carry = first;
+    }
+    out.sort_by_key(|r| std::cmp::Reverse(r.finished_at));
+    Ok((out, bad))
+}
+
 /// Newest first, filtered.
 pub fn select(results: Vec<ItemResult>, filter: &Filter) -> Vec<ItemResult> {
     let mut v: Vec<ItemResult> = results

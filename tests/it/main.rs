@@ -14,6 +14,7 @@ mod harness;
 mod hostile;
 mod intake;
 mod layout;
+mod ledger_tail;
 mod probe_corpus;
 mod process;
 mod reload;

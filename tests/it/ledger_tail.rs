@@ -1,0 +1,79 @@
+//! `tokdrop status` and `tokdrop results --since/--last` read the ledger from its end (issue
+//! 16): the same answers as reading it all, across block boundaries, with a torn last line.
+
+use crate::harness::Dir;
+
+/// One ledger line: item `n`, finished `n` minutes after the start, every third one failed,
+/// padded so that lines cross the 64 KiB blocks the reader uses.
+fn line(n: u64, start: jiff::Timestamp) -> String {
+    let at = start + jiff::SignedDuration::from_mins(n as i64);
+    let (status, extra) = if n % 3 == 0 {
+        (
+            "failed",
+            r#","error":{"stage":"transfer","code":"video_pull_failed","message":"m","hint":"h"}"#,
+        )
+    } else {
+        ("published", "")
+    };
+    format!(
+        r#"{{"status":"{status}","item":"item{n}.mp4","files":["item{n}.mp4"],"watch":"inbox","account":"default","mode":"direct","previous_attempts":[],"post_ids":[],"title":"{pad}","queued_at":"{at}","finished_at":"{at}","id":"id-{n}"{extra}}}"#,
+        pad = "x".repeat(300 + (n as usize * 7) % 500),
+        at = at.round(jiff::Unit::Second).expect("round"),
+    )
+}
+
+#[test]
+fn status_and_results_read_the_newest_lines_from_the_end() {
+    let d = Dir::new("direct");
+    let start = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(2000);
+    let total = 2000u64;
+    let mut text = String::new();
+    for n in 0..total {
+        text.push_str(&line(n, start));
+        text.push('\n');
+    }
+    text.push_str(r#"{"status":"publ"#); // a torn last line (power cut)
+    std::fs::create_dir_all(d.path("state")).expect("state");
+    std::fs::write(d.path("state/ledger.jsonl"), text).expect("ledger");
+
+    let last = d.run(&["results", "--last", "3", "--json"]);
+    let ids: Vec<String> = last
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["id"].to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        ["\"id-1999\"", "\"id-1998\"", "\"id-1997\""],
+        "{}",
+        last.all()
+    );
+
+    // The last 100 minutes: items 1900..1999 (finished at 1900..1999 minutes after start).
+    let since = d.run(&["results", "--since", "100m", "--json"]);
+    let got = since.stdout.lines().count();
+    assert!((99..=101).contains(&got), "{got} results:\n{}", since.all());
+    let failed = d.run(&["results", "--since", "100m", "--failed", "--json"]);
+    assert!(
+        failed
+            .stdout
+            .lines()
+            .all(|l| l.contains(r#""status":"failed""#)),
+        "{}",
+        failed.stdout
+    );
+    let everything = d.run(&["results", "--json"]);
+    assert_eq!(everything.stdout.lines().count(), total as usize);
+    assert!(
+        everything
+            .stderr
+            .contains("1 line(s) of the ledger could not be read"),
+        "{}",
+        everything.stderr
+    );
+
+    let status = d.run(&["status"]);
+    assert!(status.stdout.contains("item1999.mp4"), "{}", status.all());
+    assert!(status.stdout.contains("item1995.mp4"), "{}", status.all());
+    assert!(!status.stdout.contains("item1994.mp4"), "{}", status.all());
+}
