@@ -7,7 +7,7 @@ use crate::harness::Dir;
 /// padded so that lines cross the 64 KiB blocks the reader uses.
 fn line(n: u64, start: jiff::Timestamp) -> String {
     let at = start + jiff::SignedDuration::from_mins(n as i64);
-    let (status, extra) = if n % 3 == 0 {
+    let (status, extra) = if n.is_multiple_of(3) {
         (
             "failed",
             r#","error":{"stage":"transfer","code":"video_pull_failed","message":"m","hint":"h"}"#,
