@@ -25,6 +25,12 @@ pub fn run(cli: Cli) -> ExitCode {
             json,
         } => results_command(cli.config.as_deref(), failed, since, last, json),
         Command::Sandbox { listen } => sandbox_command(&listen),
+        Command::Completions { shell } => {
+            let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "tokdrop", &mut std::io::stdout());
+            EXIT_OK
+        }
+        Command::Man { dir } => man_command(&dir),
         Command::Doctor { json, extra_ca } => doctor_command(
             cli.config.as_deref(),
             &crate::doctor::Options { json, extra_ca },
@@ -329,6 +335,30 @@ fn sandbox_command(listen: &str) -> u8 {
         Ok(()) => EXIT_OK,
         Err(e) => {
             eprintln!("tokdrop: {e}");
+            EXIT_FAILED
+        }
+    }
+}
+
+/// Writes `tokdrop.1` and a page per subcommand (`tokdrop-auth-login.1` …) into `dir`.
+fn man_command(dir: &std::path::Path) -> u8 {
+    fn write(dir: &std::path::Path, cmd: clap::Command, name: &str) -> std::io::Result<()> {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd.clone().name(name.to_string())).render(&mut page)?;
+        std::fs::write(dir.join(format!("{name}.1")), page)?;
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            write(dir, sub.clone(), &format!("{name}-{}", sub.get_name()))?;
+        }
+        Ok(())
+    }
+    let cmd = <crate::cli::Cli as clap::CommandFactory>::command();
+    match std::fs::create_dir_all(dir).and_then(|()| write(dir, cmd, "tokdrop")) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!(
+                "tokdrop: cannot write man pages into {}: {e}",
+                dir.display()
+            );
             EXIT_FAILED
         }
     }

@@ -81,6 +81,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell) to stdout.
+    ///
+    /// bash: tokdrop completions bash > /usr/share/bash-completion/completions/tokdrop
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (tokdrop.1 and one per command, tokdrop-check.1 …) into DIR.
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: std::path::PathBuf,
+    },
     /// Run the TikTok emulator on its own (to try a config or another client against it).
     Sandbox {
         /// Address to listen on.

@@ -375,3 +375,23 @@ fn status_works_while_the_config_is_being_edited() {
     assert_eq!(out.code, 2, "{}", out.all());
     assert!(out.stderr.contains("invalid"), "{}", out.stderr);
 }
+
+/// Shell completions and man pages come from the clap definitions: every shell gets a script
+/// naming the commands, and `man` writes a page per command.
+#[test]
+fn completions_and_man_pages() {
+    let d = Dir::empty();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = d.run(&["completions", shell]);
+        assert_eq!(out.code, 0, "{}", out.all());
+        for command in ["doctor", "results", "status", "check"] {
+            assert!(out.stdout.contains(command), "{shell}: {command}");
+        }
+    }
+    let out = d.run(&["man", "man"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    for page in ["tokdrop.1", "tokdrop-doctor.1", "tokdrop-auth-login.1"] {
+        let text = std::fs::read_to_string(d.path(&format!("man/{page}"))).expect(page);
+        assert!(text.starts_with(".ie"), "{page} is roff");
+    }
+}
