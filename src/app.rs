@@ -83,6 +83,15 @@ fn check_command(explicit: Option<&std::path::Path>, args: &CheckArgs) -> u8 {
         .and_then(|()| writeln!(out))
     } else {
         writeln!(out, "config {} is valid", check::display(&config.file))
+            .and_then(|()| {
+                if config.tiktok.client_secret == crate::config::SecretSource::Credential {
+                    writeln!(
+                        out,
+                        "note: no client secret is named: the service reads systemd's credential client_secret ($CREDENTIALS_DIRECTORY, LoadCredential=) when it starts"
+                    )?;
+                }
+                Ok(())
+            })
             .and_then(|()| check::render_text(&report, &mut out))
     };
     if let Err(e) = written {

@@ -112,7 +112,13 @@ pub struct TiktokConfig {
 pub enum SecretSource {
     File(PathBuf),
     Env,
+    /// Neither is set: systemd's credential `client_secret` (`LoadCredential=`), read from
+    /// `$CREDENTIALS_DIRECTORY` when needed, so one config serves any unit or instance.
+    Credential,
 }
+
+/// The systemd credential holding the client secret when the config names no file.
+pub const SECRET_CREDENTIAL: &str = "client_secret";
 
 #[derive(Debug)]
 pub struct WatchConfig {

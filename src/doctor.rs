@@ -135,6 +135,13 @@ fn secret(config: &Config) -> Finding {
             format!("read from ${}", crate::config::SECRET_ENV),
         ),
         SecretSource::File(path) => secret_file(path),
+        SecretSource::Credential => Finding::ok(
+            "secret",
+            format!(
+                "read from systemd's credential {} ($CREDENTIALS_DIRECTORY)",
+                crate::config::SECRET_CREDENTIAL
+            ),
+        ),
     }
 }
 

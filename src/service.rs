@@ -47,6 +47,11 @@ pub enum ServiceError {
         "TOKDROP_CLIENT_SECRET is empty or not set\n  help: set it, or configure tiktok.client_secret_file"
     )]
     SecretEnv,
+    #[error(
+        "no client secret: watch.yaml names no tiktok.client_secret_file, TOKDROP_CLIENT_SECRET is not set, and systemd passed no credential client_secret{}\n  help: set tiktok.client_secret_file, or export TOKDROP_CLIENT_SECRET, or give the unit LoadCredential=client_secret:/etc/tokdrop/client_secret",
+        .0.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+    )]
+    SecretCredential(Option<String>),
     #[error("cannot set up the TikTok client: {0}")]
     Client(String),
     #[error("cannot create the state folder {path}: {source}")]
@@ -69,6 +74,28 @@ pub fn client_secret(config: &Config) -> Result<Secret, ServiceError> {
             Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim().to_string())),
             _ => Err(ServiceError::SecretEnv),
         },
+        SecretSource::Credential => {
+            // TOKDROP_CLIENT_SECRET set after the config was read still counts.
+            if let Ok(v) = std::env::var(crate::config::SECRET_ENV)
+                && !v.trim().is_empty()
+            {
+                return Ok(Secret::new(v.trim().to_string()));
+            }
+            let dir = std::env::var_os("CREDENTIALS_DIRECTORY")
+                .ok_or(ServiceError::SecretCredential(None))?;
+            let path = std::path::Path::new(&dir).join(crate::config::SECRET_CREDENTIAL);
+            match std::fs::read_to_string(&path) {
+                Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim().to_string())),
+                Ok(_) => Err(ServiceError::SecretCredential(Some(format!(
+                    "{} is empty",
+                    path.display()
+                )))),
+                Err(e) => Err(ServiceError::SecretCredential(Some(format!(
+                    "{}: {e}",
+                    path.display()
+                )))),
+            }
+        }
     }
 }
 

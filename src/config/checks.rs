@@ -286,14 +286,8 @@ fn check_tiktok(c: &mut Checker, raw: RawTiktok) -> TiktokConfig {
         None if std::env::var_os(super::SECRET_ENV).is_some_and(|v| !v.is_empty()) => {
             SecretSource::Env
         }
-        None => {
-            c.err(
-                "tiktok.client_secret_file",
-                "no client secret: neither tiktok.client_secret_file nor TOKDROP_CLIENT_SECRET is set",
-                "set client_secret_file to a file holding the secret (mode 0600; with systemd, LoadCredential), or export TOKDROP_CLIENT_SECRET",
-            );
-            SecretSource::Env
-        }
+        // Under systemd, LoadCredential=client_secret:… (checked when the service starts).
+        None => SecretSource::Credential,
     };
     check_redirect_uri(c, &raw.redirect_uri);
     let redirect_uri = raw.redirect_uri;

@@ -151,3 +151,17 @@ fn verification_dir_may_not_overlap_tokdrops_folders() {
         v.message
     );
 }
+
+/// A config that names no client secret (and no TOKDROP_CLIENT_SECRET) takes it from systemd's
+/// credential, so one config serves `tokdrop.service` and every `tokdrop@NAME` unedited.
+#[test]
+fn no_secret_named_means_the_systemd_credential() {
+    if std::env::var_os(SECRET_ENV).is_some() {
+        return; // the environment decides otherwise
+    }
+    let (_dir, r) = setup(&MINIMAL.replace("  client_secret_file: ./secret\n", ""));
+    assert_eq!(
+        r.expect("valid").tiktok.client_secret,
+        SecretSource::Credential
+    );
+}

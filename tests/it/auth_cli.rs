@@ -213,3 +213,56 @@ async fn paste_login() {
     );
     assert!(d.path("state/tokens/default.json").exists());
 }
+
+/// A config that names no client secret reads systemd's credential: with
+/// `$CREDENTIALS_DIRECTORY/client_secret` the account is merely not logged in (exit 3);
+/// without it, the error says the three ways to give the secret. `check` notes where it
+/// comes from.
+#[test]
+fn the_secret_from_systemds_credentials_directory() {
+    let d = Dir::empty();
+    d.write(
+        "watch.yaml",
+        "state_dir: ./state
+server: {listen: 127.0.0.1:8443, public_url: https://media.example.com/, tls: {self_signed: true}}
+tiktok: {client_key: key}
+watch:
+  - {path: ./inbox, mode: direct, done_dir: ./done, failed_dir: ./failed}
+",
+    );
+    std::fs::create_dir_all(d.path("inbox")).expect("inbox");
+    d.write("creds/client_secret", "s3cret\n");
+    let run = |creds: bool, args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tokdrop"));
+        c.args(args)
+            .current_dir(d.tmp.path())
+            .env_remove("TOKDROP_CLIENT_SECRET")
+            .env_remove("CREDENTIALS_DIRECTORY");
+        if creds {
+            c.env("CREDENTIALS_DIRECTORY", d.path("creds"));
+        }
+        c.output().expect("run")
+    };
+    let with = run(true, &["auth", "status"]);
+    assert_eq!(
+        with.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&with.stderr)
+    );
+    let without = run(false, &["auth", "status"]);
+    let err = String::from_utf8_lossy(&without.stderr);
+    assert_eq!(without.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("no client secret: watch.yaml names no tiktok.client_secret_file, TOKDROP_CLIENT_SECRET is not set, and systemd passed no credential client_secret"),
+        "{err}"
+    );
+    let check = run(false, &["check"]);
+    assert!(
+        String::from_utf8_lossy(&check.stdout).contains(
+            "note: no client secret is named: the service reads systemd's credential client_secret"
+        ),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}
