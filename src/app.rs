@@ -17,7 +17,15 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => check_command(cli.config.as_deref(), &args),
         Command::Run { sandbox } => run_command(cli.config.as_deref(), sandbox),
         Command::Auth(cmd) => auth_command(cli.config.as_deref(), cmd),
-        Command::Status { json } => status_command(cli.config.as_deref(), json),
+        Command::Status {
+            json, watch: false, ..
+        } => status_command(cli.config.as_deref(), json),
+        Command::Status {
+            json,
+            interval,
+            count,
+            ..
+        } => status_watch(cli.config.as_deref(), json, interval.0, count),
         Command::Results {
             failed,
             since,
@@ -172,7 +180,61 @@ fn status_command(explicit: Option<&std::path::Path>, json: bool) -> u8 {
         Ok(d) => d,
         Err(code) => return code,
     };
-    let state = &state_dir;
+    match status_text(&state_dir, json, false) {
+        Ok(text) => exit_after_writing(std::io::stdout().lock().write_all(&text)),
+        Err(code) => code,
+    }
+}
+
+/// `tokdrop status --watch`: on a terminal the view is redrawn in place; elsewhere a new block
+/// (headed by the time) is written each time it changes.
+fn status_watch(
+    explicit: Option<&std::path::Path>,
+    json: bool,
+    interval: std::time::Duration,
+    count: Option<u64>,
+) -> u8 {
+    use std::io::IsTerminal;
+    let state_dir = match state_dir_or_exit(explicit) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let tty = std::io::stdout().is_terminal();
+    let interval = interval.max(std::time::Duration::from_millis(100));
+    let mut last = Vec::new();
+    let mut looks = 0u64;
+    loop {
+        let text = match status_text(&state_dir, json, true) {
+            Ok(t) => t,
+            Err(code) => return code,
+        };
+        let mut out = std::io::stdout().lock();
+        let written = if tty {
+            out.write_all(b"\x1b[H\x1b[2J")
+                .and_then(|()| out.write_all(&text))
+        } else if text != last {
+            let at = jiff::Timestamp::now()
+                .round(jiff::Unit::Second)
+                .unwrap_or_else(|_| jiff::Timestamp::now());
+            writeln!(out, "--- {at}").and_then(|()| out.write_all(&text))
+        } else {
+            Ok(())
+        };
+        if let Err(e) = written.and_then(|()| out.flush()) {
+            return exit_after_writing(Err(e));
+        }
+        drop(out);
+        last = text;
+        looks += 1;
+        if count.is_some_and(|n| looks >= n) {
+            return EXIT_OK;
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+/// What `tokdrop status` prints, as bytes; `bars`: a progress bar under each item in flight.
+fn status_text(state: &std::path::Path, json: bool, bars: bool) -> Result<Vec<u8>, u8> {
     let snap = match crate::status::read(state) {
         Ok(s) => s,
         Err(e) => {
@@ -180,7 +242,7 @@ fn status_command(explicit: Option<&std::path::Path>, json: bool) -> u8 {
                 "tokdrop: cannot read {}: {e}",
                 crate::status::path(state).display()
             );
-            return EXIT_FAILED;
+            return Err(EXIT_FAILED);
         }
     };
     let journal = crate::journal::Journal::open(state)
@@ -195,7 +257,7 @@ fn status_command(explicit: Option<&std::path::Path>, json: bool) -> u8 {
         Some(5),
     )
     .unwrap_or_default();
-    let mut out = std::io::stdout().lock();
+    let mut out = Vec::new();
     let written = if json {
         let running = snap.as_ref().is_some_and(crate::status::is_running);
         let items: Vec<_> = journal
@@ -209,9 +271,12 @@ fn status_command(explicit: Option<&std::path::Path>, json: bool) -> u8 {
         .map_err(std::io::Error::other)
         .and_then(|()| writeln!(out))
     } else {
-        crate::status::render(snap.as_ref(), &journal, &recent, &mut out)
+        crate::status::render(snap.as_ref(), &journal, &recent, bars, &mut out)
     };
-    exit_after_writing(written)
+    written.map(|()| out).map_err(|e| {
+        eprintln!("tokdrop: {e}");
+        EXIT_FAILED
+    })
 }
 
 fn results_command(

@@ -52,6 +52,16 @@ pub enum Command {
         /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
+        /// Keep showing it: redrawn in place on a terminal, a new block on each change
+        /// otherwise (a log, a pipe). Stop with Ctrl-C.
+        #[arg(long, short = 'w')]
+        watch: bool,
+        /// How often --watch looks again.
+        #[arg(long, value_name = "DURATION", default_value = "1s")]
+        interval: HumanDuration,
+        /// Stop --watch after this many looks (scripts, tests).
+        #[arg(long, value_name = "N", hide = true)]
+        count: Option<u64>,
     },
     /// Check a real setup end to end: config, secret, logins and scopes, public_url (DNS,
     /// certificate, reachability), verification files, folders, inotify, disk, clock.

@@ -214,10 +214,13 @@ pub fn is_running(snap: &Snapshot) -> bool {
 
 /// Prints `tokdrop status` for people: running or not, the item in flight, waiting items,
 /// paused accounts, items the journal holds, and the last results.
+/// `bars`: a progress bar of the bytes TikTok fetched under each item in flight
+/// (`status --watch`).
 pub fn render(
     snap: Option<&Snapshot>,
     journal: &[crate::journal::Record],
     recent: &[crate::outcome::ItemResult],
+    bars: bool,
     out: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
     let now = jiff::Timestamp::now();
@@ -260,6 +263,18 @@ pub fn render(
                 printable(&f.stage),
                 ago(f.started_at)
             )?;
+            if let (true, Some(a), Some(b)) = (bars, f.bytes_fetched, f.bytes_total)
+                && b > 0
+            {
+                let filled = usize::try_from((a.min(b) * 40 / b).min(40)).unwrap_or(40);
+                writeln!(
+                    out,
+                    "  [{}{}] {}%",
+                    "#".repeat(filled),
+                    "-".repeat(40 - filled),
+                    a.min(b) * 100 / b
+                )?;
+            }
         }
         for (account, why) in &s.paused {
             let why = why.strip_prefix("paused: ").unwrap_or(why);

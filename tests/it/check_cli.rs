@@ -395,3 +395,45 @@ fn completions_and_man_pages() {
         assert!(text.starts_with(".ie"), "{page} is roff");
     }
 }
+
+/// `status --watch`: without a terminal, a block headed by the time each time the view
+/// changes; under a pseudo-terminal (`script`), the view is redrawn in place.
+#[test]
+fn status_watch_plain_and_on_a_terminal() {
+    let d = Dir::new("direct");
+    let plain = d.run(&["status", "--watch", "--interval", "100ms", "--count", "3"]);
+    assert_eq!(plain.code, 0, "{}", plain.all());
+    assert!(plain.stdout.starts_with("--- "), "{}", plain.stdout);
+    assert!(
+        plain
+            .stdout
+            .contains("tokdrop has not run with this state folder yet"),
+        "{}",
+        plain.stdout
+    );
+    assert_eq!(
+        plain.stdout.matches("--- ").count(),
+        1,
+        "an unchanged view is not repeated: {}",
+        plain.stdout
+    );
+    let bin = env!("CARGO_BIN_EXE_tokdrop");
+    let Ok(tty) = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{bin} status --watch --count 1"),
+            "/dev/null",
+        ])
+        .current_dir(d.tmp.path())
+        .output()
+    else {
+        eprintln!("SKIP the terminal half: no `script` (util-linux)");
+        return;
+    };
+    let text = String::from_utf8_lossy(&tty.stdout);
+    assert!(text.starts_with("\u{1b}[H\u{1b}[2J"), "{text:?}");
+    assert!(
+        text.contains("tokdrop has not run with this state folder yet"),
+        "{text:?}"
+    );
+}
