@@ -1,6 +1,8 @@
 //! `state_dir/ledger.jsonl`: one JSON line per finished item (the result file's fields), the
 //! history users review with `tokdrop results`. Appends are synced; a line is never written twice
-//! for the same item, even when a crash repeats the finish step.
+//! for the same item, even when a crash repeats the finish step. Past [`ROTATE_BYTES`] the file
+//! is renamed `ledger.<time>.jsonl` (kept, never deleted) and a new one begins; readers go
+//! across all of them.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -13,22 +15,85 @@ pub fn path(state_dir: &Path) -> PathBuf {
     state_dir.join("ledger.jsonl")
 }
 
+/// Size past which the ledger is rotated before the next append. `TOKDROP_LEDGER_ROTATE_BYTES`
+/// overrides it (tests).
+pub const ROTATE_BYTES: u64 = 64 * 1024 * 1024;
+
+fn rotate_bytes() -> u64 {
+    std::env::var("TOKDROP_LEDGER_ROTATE_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(ROTATE_BYTES)
+}
+
+/// Every ledger file, oldest first: the rotated ones by name (their time), then the current.
+pub fn files(state_dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut rotated: Vec<PathBuf> = match std::fs::read_dir(state_dir) {
+        Ok(entries) => entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.starts_with("ledger.") && n.ends_with(".jsonl") && n != "ledger.jsonl"
+                })
+            })
+            .collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    rotated.sort();
+    let current = path(state_dir);
+    if current.exists() {
+        rotated.push(current);
+    }
+    Ok(rotated)
+}
+
+/// Renames a full ledger to `ledger.<time>.jsonl` (never over another), so appends start a
+/// new file.
+fn rotate_if_full(state_dir: &Path) -> io::Result<()> {
+    let current = path(state_dir);
+    let len = match std::fs::metadata(&current) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if len < rotate_bytes() {
+        return Ok(());
+    }
+    let now = jiff::Timestamp::now();
+    // Sortable by name: to the nanosecond.
+    let stamp = format!(
+        "{}{:09}Z",
+        now.strftime("%Y%m%dT%H%M%S"),
+        now.subsec_nanosecond()
+    );
+    let stem = fsops::free_stem(&format!("ledger.{stamp}"), |cand| {
+        state_dir.join(format!("{cand}.jsonl")).exists()
+    });
+    fsops::move_no_replace(&current, &state_dir.join(format!("{stem}.jsonl")))
+}
+
 /// How far back from the end a repeated finish looks for its own line: a crash can only
 /// separate the append from the journal update by a few lines.
 const RECENT_BYTES: u64 = 256 * 1024;
 
 /// Appends `result` unless a line with its id is already among the recent lines (a finish
-/// repeated after a crash).
+/// repeated after a crash) — of the current file, and of the last rotated one.
 pub fn append_once(state_dir: &Path, result: &ItemResult) -> io::Result<()> {
-    if recent_ids(&path(state_dir))?.contains(&result.id) {
-        return Ok(());
+    let all = files(state_dir)?;
+    for f in all.iter().rev().take(2) {
+        if recent_ids(f)?.contains(&result.id) {
+            return Ok(());
+        }
     }
     append(state_dir, result)
 }
 
-/// Appends `result` as one synced line.
+/// Appends `result` as one synced line (rotating a full ledger first).
 pub fn append(state_dir: &Path, result: &ItemResult) -> io::Result<()> {
     let line = serde_json::to_string(result).map_err(io::Error::other)?;
+    rotate_if_full(state_dir)?;
     fsops::append_line(&path(state_dir), &line)
 }
 
@@ -51,24 +116,26 @@ fn recent_ids(p: &Path) -> io::Result<Vec<String>> {
         .collect())
 }
 
-/// Every readable line, oldest first. Lines that do not parse (a torn last line after a power
-/// cut) are skipped and counted.
+/// Every readable line of every ledger file, oldest first. Lines that do not parse (a torn
+/// last line after a power cut) are skipped and counted.
 pub fn read(state_dir: &Path) -> io::Result<(Vec<ItemResult>, usize)> {
-    let f = match File::open(path(state_dir)) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
-        Err(e) => return Err(e),
-    };
     let mut out = Vec::new();
     let mut bad = 0;
-    for line in BufReader::new(f).lines() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str(&line) {
-            Ok(r) => out.push(r),
-            Err(_) => bad += 1,
+    for p in files(state_dir)? {
+        let f = match File::open(&p) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for line in BufReader::new(f).lines() {
+            let line = line?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str(&line) {
+                Ok(r) => out.push(r),
+                Err(_) => bad += 1,
+            }
         }
     }
     Ok((out, bad))
@@ -94,19 +161,41 @@ pub fn newest(
     filter: &Filter,
     limit: Option<usize>,
 ) -> io::Result<(Vec<ItemResult>, usize)> {
-    let mut f = match File::open(path(state_dir)) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
-        Err(e) => return Err(e),
-    };
-    let mut end = f.metadata()?.len();
     let cutoff = filter.since.and_then(|s| s.checked_sub(SINCE_SLACK).ok());
     let mut out = Vec::new();
     let mut bad = 0;
+    for p in files(state_dir)?.into_iter().rev() {
+        let f = match File::open(&p) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if !newest_in(f, filter, cutoff, limit, &mut out, &mut bad)? {
+            break;
+        }
+    }
+    out.sort_by_key(|r| std::cmp::Reverse(r.finished_at));
+    Ok((out, bad))
+}
+
+/// [`newest`] in one file, from its end; `false` when the limit or the cutoff was reached
+/// (older files need not be read).
+fn newest_in(
+    mut f: File,
+    filter: &Filter,
+    cutoff: Option<jiff::Timestamp>,
+    limit: Option<usize>,
+    out: &mut Vec<ItemResult>,
+    bad: &mut usize,
+) -> io::Result<bool> {
+    let full = |out: &Vec<ItemResult>| limit.is_some_and(|n| out.len() >= n);
+    let mut end = f.metadata()?.len();
     // Bytes after the last line break seen so far, not yet a whole line.
     let mut carry: Vec<u8> = Vec::new();
-    let full = |out: &Vec<ItemResult>| limit.is_some_and(|n| out.len() >= n);
-    'blocks: while end > 0 && !full(&out) {
+    while end > 0 {
+        if full(out) {
+            return Ok(false);
+        }
         let start = end.saturating_sub(BLOCK);
         let mut block = vec![0u8; usize::try_from(end - start).unwrap_or(0)];
         f.seek(SeekFrom::Start(start))?;
@@ -125,25 +214,24 @@ pub fn newest(
                 continue;
             }
             let Ok(r) = serde_json::from_slice::<ItemResult>(line) else {
-                bad += 1;
+                *bad += 1;
                 continue;
             };
             if cutoff.is_some_and(|c| r.finished_at < c) {
-                break 'blocks;
+                return Ok(false);
             }
             if (!filter.failed_only || !r.status.is_success())
                 && filter.since.is_none_or(|s| r.finished_at >= s)
             {
                 out.push(r);
-                if full(&out) {
-                    break 'blocks;
+                if full(out) {
+                    return Ok(false);
                 }
             }
         }
         carry = first;
     }
-    out.sort_by_key(|r| std::cmp::Reverse(r.finished_at));
-    Ok((out, bad))
+    Ok(!full(out))
 }
 
 /// Newest first, filtered.

@@ -77,3 +77,45 @@ fn status_and_results_read_the_newest_lines_from_the_end() {
     assert!(status.stdout.contains("item1995.mp4"), "{}", status.all());
     assert!(!status.stdout.contains("item1994.mp4"), "{}", status.all());
 }
+
+/// The ledger rotates past its size (here 1 byte, so every append starts a new file); the old
+/// files are kept, and `results` and `status` read across all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_ledger_is_read_across_its_files() {
+    let r = crate::service::start_full(
+        "",
+        "",
+        |_| {},
+        &[("TOKDROP_LEDGER_ROTATE_BYTES", "1".to_string())],
+    )
+    .await;
+    for name in ["a.jpg", "b.jpg", "c.jpg"] {
+        r.d.copy_sample("photo.jpg", &format!("inbox/{name}"));
+        let text = r.finished(name, 60);
+        assert!(text.contains("status: published"), "{text}");
+    }
+    let files: Vec<String> = std::fs::read_dir(r.d.path("state"))
+        .expect("state")
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with("ledger"))
+        .collect();
+    assert_eq!(files.len(), 3, "{files:?}");
+    let d = &r.d;
+    let all = tokio::task::block_in_place(|| d.run(&["results", "--json"]));
+    let items: Vec<String> = all
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["item"].to_string())
+        .collect();
+    assert_eq!(
+        items,
+        ["\"c.jpg\"", "\"b.jpg\"", "\"a.jpg\""],
+        "{}",
+        all.all()
+    );
+    let last = tokio::task::block_in_place(|| d.run(&["results", "--last", "2", "--json"]));
+    assert_eq!(last.stdout.lines().count(), 2, "{}", last.all());
+    assert!(last.stdout.contains("b.jpg") && !last.stdout.contains("a.jpg"));
+    r.stop();
+}
