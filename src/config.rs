@@ -53,6 +53,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub tiktok: TiktokConfig,
     pub watch: Vec<WatchConfig>,
+    /// `admin.listen`: where `/metrics` and `/healthz` answer (plain HTTP); `None`: nowhere.
+    pub admin: Option<SocketAddr>,
 }
 
 #[derive(Debug)]

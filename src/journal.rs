@@ -177,6 +177,11 @@ impl Journal {
         })
     }
 
+    /// The journal folder itself.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn with_observer(mut self, observer: Observer) -> Self {
         self.observer = Some(observer);
         self

@@ -23,11 +23,13 @@
 //!   [`publish::tiktok`] is the publisher that uses the client; its decisions (creator checks, following a post, outcomes) are in [`publish::machine`].
 //! - [`service`]: `tokdrop run` wiring (server, client or sandbox, publisher, pipeline,
 //!   signals); [`reload`]: what SIGHUP changes live; [`auth`]: `tokdrop auth`; [`systemd`]:
-//!   the notify protocol; [`logging`]: stderr (journald-aware) and rotated files.
+//!   the notify protocol; [`logging`]: stderr (journald-aware) and rotated files;
+//!   [`admin`]: the admin listener (`/metrics` from [`metrics`], `/healthz`).
 
 // Diagnostics are returned by value on cold, per-file paths; boxing them buys nothing.
 #![allow(clippy::result_large_err)]
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod check;
@@ -45,6 +47,7 @@ pub mod journal;
 pub mod ledger;
 pub mod logging;
 pub mod media;
+pub mod metrics;
 pub mod outcome;
 pub mod paths;
 pub mod pipeline;

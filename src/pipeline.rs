@@ -114,7 +114,18 @@ impl Shared {
         };
         let item = record.item.clone();
         let original = record.paths[0].original.clone();
+        let (folder, account) = (
+            crate::metrics::folder_label(&record.watch),
+            record.account.clone(),
+        );
         let f = results::finish(&self.journal, &config.state_dir, record, &done, &failed)?;
+        crate::metrics::metrics().finished(
+            &folder,
+            &account,
+            f.result.status.as_str(),
+            f.result.error.as_ref().map_or("", |e| e.code.as_str()),
+            f.result.status.is_success(),
+        );
         self.board.unwait(&original);
         tracing::info!(item = %item, status = f.result.status.as_str(), publish_id = f.result.publish_id.as_deref(), result = %f.result_file.display(), "finished");
         self.emit(Event::Finished {

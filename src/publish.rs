@@ -92,7 +92,9 @@ impl Job {
             init_at: Some(jiff::Timestamp::now()),
             upload_url: upload_url.map(String::from),
         };
-        self.journal.advance(&mut self.record, stage)
+        self.journal.advance(&mut self.record, stage)?;
+        crate::metrics::metrics().claim_to_init(since(self.record.queued_at));
+        Ok(())
     }
 
     /// The transfer and init time of the attempt TikTok accepted, when there is one.
@@ -168,4 +170,12 @@ pub trait Publisher: Send + Sync + 'static {
         &'a self,
         job: &'a mut Job,
     ) -> Pin<Box<dyn Future<Output = Attempt> + Send + 'a>>;
+}
+
+/// Time from `t` to now (zero when `t` is in the future).
+pub fn since(t: jiff::Timestamp) -> std::time::Duration {
+    jiff::Timestamp::now()
+        .duration_since(t)
+        .try_into()
+        .unwrap_or_default()
 }

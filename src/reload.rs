@@ -92,6 +92,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         ("log.rotation", o.log.rotation != n.log.rotation),
         ("log.keep", o.log.keep != n.log.keep),
         ("server.listen", o.server.listen != n.server.listen),
+        ("admin.listen", o.admin != n.admin),
         (
             "server.public_url",
             o.server.public_url != n.server.public_url,

@@ -52,6 +52,13 @@ pub enum ServiceError {
         .0.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
     )]
     SecretCredential(Option<String>),
+    #[error(
+        "cannot listen on {addr} (admin.listen): {source}\n  help: pick a free port for admin.listen, or remove the admin block"
+    )]
+    Admin {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot set up the TikTok client: {0}")]
     Client(String),
     #[error("cannot create the state folder {path}: {source}")]
@@ -205,6 +212,25 @@ pub async fn run(
     let journal = Journal::open(&config.state_dir)?;
     let (events, events_rx) = broadcast::channel(1024);
     let board = Board::default();
+    let stall_limit = crate::admin::stall_limit();
+    if let Some(addr) = config.admin {
+        let listener = crate::admin::Listener::bind(addr)
+            .await
+            .map_err(|source| ServiceError::Admin { addr, source })?;
+        let admin = crate::admin::Admin {
+            board: board.clone(),
+            journal_dir: journal.dir().to_path_buf(),
+            tokens: TokenStore::new(config.state_dir.join("tokens")),
+            stall_limit,
+        };
+        tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "admin listener: /metrics and /healthz");
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if let Err(e) = listener.serve(admin, cancel).await {
+                tracing::error!("the admin listener stopped: {e}");
+            }
+        });
+    }
     let shared = Shared {
         config: config_rx,
         journal,
@@ -214,6 +240,7 @@ pub async fn run(
     tokio::spawn(talk_to_systemd(
         notifier.clone(),
         board,
+        stall_limit,
         events_rx,
         cancel.clone(),
     ));
@@ -292,10 +319,13 @@ fn sandbox_login(
     })
 }
 
-/// READY once the folders are watched, STATUS on every change, WATCHDOG while the runtime runs.
+/// READY once the folders are watched, STATUS on every change, WATCHDOG while every worker
+/// with an item in flight shows progress (see [`Board::stalled`]): a pipeline stuck inside a
+/// running process is restarted by systemd too, not only a frozen one.
 async fn talk_to_systemd(
     notifier: Notifier,
     board: Board,
+    stall_limit: Duration,
     mut events: broadcast::Receiver<pipeline::Event>,
     cancel: CancellationToken,
 ) {
@@ -322,7 +352,16 @@ async fn talk_to_systemd(
                 }
                 notifier.status(&status_line(&board.snapshot()));
             }
-            _ = async { match watchdog.as_mut() { Some(w) => w.tick().await, None => std::future::pending().await } } => notifier.watchdog(),
+            _ = async { match watchdog.as_mut() { Some(w) => w.tick().await, None => std::future::pending().await } } => {
+                let stalls = board.stalled(stall_limit);
+                if stalls.is_empty() {
+                    notifier.watchdog();
+                } else {
+                    for s in &stalls {
+                        tracing::error!("{s}; not feeding the systemd watchdog, so systemd restarts tokdrop");
+                    }
+                }
+            }
         }
     }
 }

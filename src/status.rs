@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -70,6 +71,47 @@ struct Inner {
     in_flight: BTreeMap<String, InFlight>,
     paused: BTreeMap<String, String>,
     folders: Vec<Folder>,
+    /// Per account with an item in flight: the worker's heartbeat.
+    beats: BTreeMap<String, Beat>,
+}
+
+/// When a worker last showed progress, and until when it said it would be quiet (a back-off,
+/// a paused account's wait).
+#[derive(Debug, Clone, Copy)]
+struct Beat {
+    last: Instant,
+    quiet_until: Option<Instant>,
+}
+
+impl Beat {
+    fn now() -> Self {
+        Beat {
+            last: Instant::now(),
+            quiet_until: None,
+        }
+    }
+}
+
+/// A worker that has shown no progress for too long (see [`Board::stalled`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stall {
+    pub account: String,
+    pub item: String,
+    pub stage: String,
+    pub silent: Duration,
+}
+
+impl std::fmt::Display for Stall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the worker of account {} has shown no progress for {} s (item {}, stage {})",
+            self.account,
+            self.silent.as_secs(),
+            printable(&self.item),
+            self.stage
+        )
+    }
 }
 
 /// The live status, shared by intake and the publishers.
@@ -133,15 +175,17 @@ impl Board {
 
     pub fn fly(&self, f: InFlight) {
         self.edit(|i| {
+            i.beats.insert(f.account.clone(), Beat::now());
             i.in_flight.insert(f.account.clone(), f);
         });
     }
 
-    /// Updates the in-flight entry of `account`, if any.
+    /// Updates the in-flight entry of `account`, if any: progress, so also a heartbeat.
     pub fn update_flight(&self, account: &str, f: impl FnOnce(&mut InFlight)) {
         self.edit(|i| {
             if let Some(e) = i.in_flight.get_mut(account) {
                 f(e);
+                i.beats.insert(account.to_string(), Beat::now());
             }
         });
     }
@@ -149,7 +193,42 @@ impl Board {
     pub fn land(&self, account: &str) {
         self.edit(|i| {
             i.in_flight.remove(account);
+            i.beats.remove(account);
         });
+    }
+
+    /// The worker of `account` is alive and will be quiet for up to `d` on purpose (a
+    /// back-off, a paused account's wait): no stall is reported until `d` has passed.
+    pub fn quiet_for(&self, account: &str, d: Duration) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = g.beats.get_mut(account) {
+            let now = Instant::now();
+            b.last = now;
+            b.quiet_until = now.checked_add(d);
+        }
+    }
+
+    /// Workers with an item in flight that have shown no progress for longer than `limit`
+    /// (past any quiet time they announced): the pipeline is stuck somewhere inside.
+    pub fn stalled(&self, limit: Duration) -> Vec<Stall> {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        g.beats
+            .iter()
+            .filter_map(|(account, b)| {
+                let from = b.quiet_until.map_or(b.last, |q| q.max(b.last));
+                let silent = now.saturating_duration_since(from);
+                (silent > limit).then(|| {
+                    let f = g.in_flight.get(account);
+                    Stall {
+                        account: account.clone(),
+                        item: f.map(|f| f.item.clone()).unwrap_or_default(),
+                        stage: f.map(|f| f.stage.clone()).unwrap_or_default(),
+                        silent: now.saturating_duration_since(b.last),
+                    }
+                })
+            })
+            .collect()
     }
 
     pub fn pause(&self, account: &str, why: Option<String>) {

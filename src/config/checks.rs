@@ -91,6 +91,9 @@ pub fn check(file: &Path, raw: RawConfig) -> Result<Config, Vec<Diagnostic>> {
         );
     }
     let server = check_server(&mut c, raw.server);
+    let admin = raw
+        .admin
+        .and_then(|a| check_admin(&mut c, &a.listen, &server.listen));
     let tiktok = check_tiktok(&mut c, raw.tiktok);
     let watch = check_watch_list(&mut c, raw.watch, &state_dir);
     check_system_folders(&mut c, &state_dir, log.dir.as_deref(), &watch);
@@ -127,10 +130,37 @@ pub fn check(file: &Path, raw: RawConfig) -> Result<Config, Vec<Diagnostic>> {
             server,
             tiktok,
             watch,
+            admin,
         })
     } else {
         Err(c.problems)
     }
+}
+
+/// `admin.listen`: an address with a port, never the media server's port (the media port is
+/// public; metrics and health are for the operator).
+fn check_admin(c: &mut Checker, listen: &str, media: &Listen) -> Option<SocketAddr> {
+    let Ok(addr) = listen.parse::<SocketAddr>() else {
+        c.err(
+            "admin.listen",
+            format!("'{listen}' is not an address with a port"),
+            "write e.g. 127.0.0.1:9469 (loopback: only this machine can scrape it)",
+        );
+        return None;
+    };
+    if let Listen::Addr(m) = media
+        && m.port() == addr.port()
+        && m.port() != 0
+        && (m.ip() == addr.ip() || m.ip().is_unspecified() || addr.ip().is_unspecified())
+    {
+        c.err(
+            "admin.listen",
+            format!("{addr} is the media server's address (server.listen), which TikTok and the internet reach"),
+            "give the admin listener its own port, e.g. 127.0.0.1:9469",
+        );
+        return None;
+    }
+    Some(addr)
 }
 
 fn check_server(c: &mut Checker, raw: RawServer) -> ServerConfig {

@@ -18,6 +18,21 @@ pub struct RawConfig {
     pub server: RawServer,
     pub tiktok: RawTiktok,
     pub watch: Vec<RawWatch>,
+    /// The admin listener (`/metrics`, `/healthz`); absent: none.
+    #[serde(default)]
+    pub admin: Option<RawAdmin>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    #[serde(default = "default_admin_listen")]
+    pub listen: String,
+}
+
+/// The admin listener's default address: loopback only.
+pub fn default_admin_listen() -> String {
+    "127.0.0.1:9469".to_string()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]

@@ -116,6 +116,7 @@ async fn worker(
             ),
             started_at: record.started_at.unwrap_or_else(jiff::Timestamp::now),
         });
+        hold_for_tests(&cancel).await;
         let mut job = Job::new(
             record,
             spec,
@@ -127,6 +128,12 @@ async fn worker(
             let attempt = publisher.publish(&mut job).await;
             match attempt {
                 Attempt::Done(outcome) => {
+                    if let crate::journal::Stage::Published {
+                        init_at: Some(at), ..
+                    } = &job.record.stage
+                    {
+                        crate::metrics::metrics().init_to_terminal(crate::publish::since(*at));
+                    }
                     shared.board.land(&job.record.account);
                     shared.board.pause(&job.record.account, None);
                     let result = result_of(&job, *outcome);
@@ -151,6 +158,9 @@ async fn worker(
                         .unwrap_or_else(|_| jiff::Timestamp::now());
                     let shown = format!("{reason} (next try {} UTC)", next.strftime("%H:%M"));
                     shared.board.pause(&job.record.account, Some(shown));
+                    shared
+                        .board
+                        .quiet_for(&job.record.account, PAUSE_RECHECK + Duration::from_secs(60));
                     if !wait_for_recheck(&shared, &job.record.account, &cancel).await {
                         shared.board.land(&job.record.account);
                         return;
@@ -159,6 +169,19 @@ async fn worker(
                 }
             }
         }
+    }
+}
+
+/// Test hook: while the file named by `TOKDROP_TEST_HOLD` exists, the worker holds its item
+/// after taking it, showing no progress (how `/healthz` and the watchdog see a stuck worker).
+const HOLD_ENV: &str = "TOKDROP_TEST_HOLD";
+
+async fn hold_for_tests(cancel: &CancellationToken) {
+    let Some(file) = std::env::var_os(HOLD_ENV).map(PathBuf::from) else {
+        return;
+    };
+    while file.exists() && !cancel.is_cancelled() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

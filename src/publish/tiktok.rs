@@ -28,6 +28,10 @@ use crate::tiktok::chunks::ChunkPlan;
 use crate::tiktok::error::{ApiError, ErrorClass, InitError};
 use crate::tiktok::tokens::TokenManager;
 
+/// A worker announcing a wait stays "alive" this much past it: the call after the wait (the
+/// client's own time limits apply) shows progress again before a stall is reported.
+const QUIET_MARGIN: Duration = Duration::from_secs(5 * 60);
+
 /// Publishes through the TikTok Content Posting API.
 pub struct TikTokPublisher {
     pub tokens: Arc<TokenManager>,
@@ -94,6 +98,8 @@ impl TikTokPublisher {
                 (Err(_), Some(ErrorClass::Transient { retry_after })) => {
                     let wait = retry_after.unwrap_or(delay);
                     delay = (delay * 2).min(Duration::from_secs(120));
+                    job.board
+                        .quiet_for(&job.record.account, wait + QUIET_MARGIN);
                     tokio::select! {
                         () = self.cancel.cancelled() => return Step::Later("the service is stopping".into()),
                         () = tokio::time::sleep(wait) => {}
@@ -279,6 +285,8 @@ impl TikTokPublisher {
                                 "waiting to send the publish request again ({} s)",
                                 wait.as_secs()
                             ));
+                            job.board
+                                .quiet_for(&job.record.account, wait + QUIET_MARGIN);
                             tokio::select! {
                                 () = self.cancel.cancelled() => return Step::Later("the service is stopping".into()),
                                 () = tokio::time::sleep(wait) => {}
@@ -355,6 +363,8 @@ impl TikTokPublisher {
                 FollowStep::Done(o) => return Step::Ok(*o),
                 FollowStep::Finish(o) => return Step::Finish(o),
             };
+            job.board
+                .quiet_for(&job.record.account, wait + QUIET_MARGIN);
             tokio::select! {
                 () = self.cancel.cancelled() => return Step::Later("the service is stopping; the post is followed again at the next start".into()),
                 () = tokio::time::sleep(wait) => {}
@@ -632,7 +642,14 @@ impl TikTokPublisher {
         match self
             .tokens
             .client()
-            .upload_file_from(&url, &path, &plan, content_type(&path), 0)
+            .upload_file_from(
+                &url,
+                &path,
+                &plan,
+                content_type(&path),
+                0,
+                &upload_progress(job),
+            )
             .await
         {
             Ok(()) => None,
@@ -695,7 +712,14 @@ impl TikTokPublisher {
         if let Err(e) = self
             .tokens
             .client()
-            .upload_file(&url, &path, &plan, content_type(&path))
+            .upload_file_from(
+                &url,
+                &path,
+                &plan,
+                content_type(&path),
+                0,
+                &upload_progress(job),
+            )
             .await
         {
             let mut o = api_failure(ErrorStage::Transfer, &e);
@@ -802,4 +826,12 @@ fn file_changed(name: &str) -> Box<PublishOutcome> {
         None,
         "drop the file again if the change was intended".into(),
     )
+}
+
+/// Shows the bytes TikTok acknowledged on the status board (`status --watch`'s progress bar).
+fn upload_progress(job: &Job) -> impl Fn(u64) + Send + Sync + use<> {
+    let (board, account) = (job.board.clone(), job.record.account.clone());
+    move |bytes| {
+        board.update_flight(&account, |f| f.bytes_fetched = Some(bytes));
+    }
 }

@@ -75,6 +75,9 @@ impl ServeBody {
 
     /// Streams `len` bytes of `file` from `start`.
     pub(crate) fn file(file: File, start: u64, len: u64, delivery: Option<Delivery>) -> Self {
+        if delivery.is_some() {
+            crate::metrics::metrics().pull_active(true);
+        }
         Self::with(Kind::File(FileStream {
             file: Arc::new(file),
             start,
@@ -137,6 +140,7 @@ impl FileStream {
 impl Drop for FileStream {
     fn drop(&mut self) {
         if let Some(d) = &self.delivery {
+            crate::metrics::metrics().pull_active(false);
             let sent = self.next - self.start;
             d.item
                 .note_delivered(d.index, self.start, sent, self.next == self.end);
@@ -202,6 +206,7 @@ impl Body for ServeBody {
         this.sent += expected;
         if let Some(d) = &stream.delivery {
             d.item.note_bytes(d.index, expected);
+            crate::metrics::metrics().served(expected);
         }
         if stream.next < stream.end {
             stream.start_read(); // read ahead while this chunk is written

@@ -197,7 +197,17 @@ impl ItemEntry {
     /// A body of file `index` ended having delivered `[start, start+len)`.
     pub(crate) fn note_delivered(&self, index: usize, start: u64, len: u64, complete: bool) {
         let size = self.files.get(index).map_or(0, |f| f.identity.size);
-        lock(&self.stats).note_delivered(index, size, start, len, complete);
+        let mut stats = lock(&self.stats);
+        let was_whole = stats.is_whole();
+        stats.note_delivered(index, size, start, len, complete);
+        if !was_whole && stats.is_whole() {
+            let took = stats
+                .snapshot()
+                .first_access
+                .and_then(|t| t.elapsed().ok())
+                .unwrap_or_default();
+            crate::metrics::metrics().pull_done(took);
+        }
     }
 }
 

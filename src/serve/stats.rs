@@ -70,6 +70,11 @@ impl StatsState {
         self.stats.clone()
     }
 
+    /// Whether every file has been delivered whole at least once.
+    pub(crate) fn is_whole(&self) -> bool {
+        !self.stats.files.is_empty() && self.stats.files.iter().all(|f| f.full_downloads > 0)
+    }
+
     /// A request named this file (valid token and name).
     pub(crate) fn note_request(&mut self, index: usize) {
         let now = SystemTime::now();

@@ -51,7 +51,25 @@ pub enum Bucket {
     UserInfo,
 }
 
+/// Counts a wait for room in the budget (none when there was room at once).
+fn note_wait(bucket: Bucket, began: Instant, now: Instant) {
+    let waited = now.saturating_duration_since(began);
+    if waited >= Duration::from_millis(1) {
+        crate::metrics::metrics().rate_wait(bucket.name(), waited);
+    }
+}
+
 impl Bucket {
+    /// The label of the bucket in metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::CreatorInfo => "creator_info",
+            Self::Init => "init",
+            Self::Status => "status",
+            Self::UserInfo => "user_info",
+        }
+    }
+
     /// The group an endpoint counts against; OAuth, cancel and uploads have no documented limit.
     pub fn for_endpoint(endpoint: Endpoint) -> Option<Self> {
         match endpoint {
@@ -148,6 +166,7 @@ impl RateBudget {
 
     /// Waits until one more call of `bucket` fits in `token`'s window, and books it.
     pub async fn acquire(&self, token: &Secret, bucket: Bucket) {
+        let began = Instant::now();
         let window = self.window(token, bucket);
         let mut window = window.lock().await;
         let (limit, span) = (self.limit(bucket), self.span());
@@ -156,6 +175,7 @@ impl RateBudget {
             match window.free_at(now, limit, span) {
                 None => {
                     window.sent.push_back(now);
+                    note_wait(bucket, began, now);
                     return;
                 }
                 Some(wake) => tokio::time::sleep_until(wake).await,
@@ -167,12 +187,16 @@ impl RateBudget {
     /// waits here *before* it journals that an init may be sent, so a kill during the wait
     /// cannot leave an item whose init "may have reached TikTok".
     pub async fn wait_for_slot(&self, token: &Secret, bucket: Bucket) {
+        let began = Instant::now();
         let window = self.window(token, bucket);
         let (limit, span) = (self.limit(bucket), self.span());
         loop {
             let wake = window.lock().await.free_at(Instant::now(), limit, span);
             match wake {
-                None => return,
+                None => {
+                    note_wait(bucket, began, Instant::now());
+                    return;
+                }
                 Some(wake) => tokio::time::sleep_until(wake).await,
             }
         }

@@ -169,7 +169,7 @@ impl Client {
         plan: &ChunkPlan,
         content_type: &str,
     ) -> Result<(), ApiError> {
-        self.upload_file_from(upload_url, path, plan, content_type, 0)
+        self.upload_file_from(upload_url, path, plan, content_type, 0, &|_| {})
             .await
     }
 
@@ -177,6 +177,7 @@ impl Client {
     /// stopped). A 416 whose progress header (tiktok-api.md §4.5) names a chunk boundary —
     /// TikTok stored a chunk whose answer was lost to a 5xx, or an earlier run got further —
     /// goes on from there; progress at the end of the file means TikTok has it all.
+    /// `progress` hears how many bytes TikTok has acknowledged after every chunk.
     pub async fn upload_file_from(
         &self,
         upload_url: &str,
@@ -184,6 +185,7 @@ impl Client {
         plan: &ChunkPlan,
         content_type: &str,
         start: u64,
+        progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<(), ApiError> {
         tracing::info!(%plan, start, "uploading by FILE_UPLOAD");
         let policy = self.inner.config.retry;
@@ -205,10 +207,15 @@ impl Client {
             let mut tries = 0;
             let ack = loop {
                 tries += 1;
-                match self
+                let sent = self
                     .put_chunk(upload_url, path, plan, chunk, content_type)
-                    .await
-                {
+                    .await;
+                crate::metrics::metrics().tiktok_call(
+                    Endpoint::Upload.name(),
+                    sent.as_ref()
+                        .map_or_else(|f| f.error.code.as_str(), |_| "ok"),
+                );
+                match sent {
                     Ok(ack) => break Some(ack),
                     Err(f)
                         if matches!(f.error.class(), ErrorClass::Transient { .. })
@@ -251,6 +258,7 @@ impl Client {
                 ));
             }
             next = chunk.last_byte + 1;
+            progress(next);
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! The integration test binary: drives the real `tokdrop` executable in temp dirs and asserts
 //! on what a user sees (exit codes, messages, printed requests).
 
+mod admin;
 mod attempts;
 mod auth_cli;
 mod check_cli;

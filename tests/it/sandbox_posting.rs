@@ -502,7 +502,7 @@ async fn upload_goes_on_where_tiktok_says_it_is() {
             .expect("chunk");
     }
     env.client()
-        .upload_file_from(&url, &path, &plan, "video/mp4", 0)
+        .upload_file_from(&url, &path, &plan, "video/mp4", 0, &|_| {})
         .await
         .expect("resumed upload");
     let post = env

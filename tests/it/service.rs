@@ -561,6 +561,76 @@ async fn systemd_notify_protocol() {
     assert!(status.success(), "{status:?}");
 }
 
+/// The watchdog follows the workers' heartbeat: while a worker holds an item without showing
+/// progress past the stall limit, WATCHDOG=1 stops (systemd would restart the service), and it
+/// comes back once the worker moves again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchdog_stops_while_a_worker_is_stuck() {
+    let sockdir = tempfile::tempdir().expect("tempdir");
+    let sock_path = sockdir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).expect("bind");
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let hold = sockdir.path().join("hold");
+    fs::write(&hold, "").expect("hold");
+    let r = start_with_env(
+        "",
+        |_| {},
+        &[
+            ("NOTIFY_SOCKET", sock_path.display().to_string()),
+            ("WATCHDOG_USEC", "200000".into()),
+            ("TOKDROP_TEST_HOLD", hold.display().to_string()),
+            ("TOKDROP_STALL_LIMIT", "500ms".into()),
+        ],
+    )
+    .await;
+    let (tx, datagrams) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        loop {
+            match sock.recv(&mut buf) {
+                Ok(n) => {
+                    if tx
+                        .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => break,
+            }
+        }
+    });
+    let wait_for = |want: &str| loop {
+        let msg = datagrams
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("no datagram with {want:?}: {e}"));
+        if msg.contains(want) {
+            break;
+        }
+    };
+    wait_for("WATCHDOG=1");
+    r.d.copy_sample("photo.jpg", "inbox/held.jpg");
+    r.wait_line("not feeding the systemd watchdog", 30);
+    // Pings sent before the log line may still be queued; from then on none come (one
+    // would come every 100 ms otherwise): a gap of 600 ms must show within 10 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut during = Vec::new();
+    while let Ok(msg) = datagrams.recv_timeout(Duration::from_millis(600)) {
+        during.push(msg);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watchdog was still fed while the worker was stuck: {during:?}"
+        );
+    }
+    fs::remove_file(&hold).expect("release");
+    let text = r.finished("held.jpg", 60);
+    assert!(text.contains("status: published"), "{text}");
+    wait_for("WATCHDOG=1");
+    r.stop();
+}
+
 /// SIGHUP re-reads the config: a broken one is refused and the service keeps working with the
 /// running one; a valid one is taken: a new watch folder is watched at once, a new log level
 /// applies (here RUST_LOG overrides it), and a changed server setting is named as needing a
