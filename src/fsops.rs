@@ -5,6 +5,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use rustix::fs::{CWD, RenameFlags, renameat_with};
@@ -66,6 +67,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
             opts.mode(mode);
         }
         let mut f = opts.open(&tmp)?;
+        // Exactly `mode`, whatever the umask (the service's is 0077).
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -77,10 +80,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     result
 }
 
-/// Appends one line (a `\n` is added) and syncs it to disk before returning.
-pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
+/// Appends one line (a `\n` is added) and syncs it to disk before returning. A file it
+/// creates gets exactly `mode`, whatever the umask.
+pub fn append_line(path: &Path, line: &str, mode: u32) -> io::Result<()> {
     let existed = path.exists();
     let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+    if !existed {
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+    }
     let mut buf = Vec::with_capacity(line.len() + 1);
     buf.extend_from_slice(line.as_bytes());
     buf.push(b'\n');
@@ -321,7 +328,6 @@ mod tests {
         write_atomic(&p, b"two", 0o600).expect("write");
         assert_eq!(fs::read_to_string(&p).expect("read"), "two");
         assert_eq!(fs::read_dir(d.path()).expect("dir").count(), 1);
-        use std::os::unix::fs::PermissionsExt;
         assert_eq!(
             fs::metadata(&p).expect("meta").permissions().mode() & 0o777,
             0o600

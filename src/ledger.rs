@@ -90,11 +90,15 @@ pub fn append_once(state_dir: &Path, result: &ItemResult) -> io::Result<()> {
     append(state_dir, result)
 }
 
+/// The ledger's mode: readable by the service's group, so its members can run `tokdrop
+/// results` (and `status`) without sudo. Secrets never go into it.
+pub const SHARED_MODE: u32 = 0o640;
+
 /// Appends `result` as one synced line (rotating a full ledger first).
 pub fn append(state_dir: &Path, result: &ItemResult) -> io::Result<()> {
     let line = serde_json::to_string(result).map_err(io::Error::other)?;
     rotate_if_full(state_dir)?;
-    fsops::append_line(&path(state_dir), &line)
+    fsops::append_line(&path(state_dir), &line, SHARED_MODE)
 }
 
 fn recent_ids(p: &Path) -> io::Result<Vec<String>> {

@@ -157,7 +157,8 @@ pub fn finish(
     }
     let result_file = dest_dir.join(format!("{stem}.result.yaml"));
     let yaml = render_result(&result);
-    fsops::write_atomic(&result_file, yaml.as_bytes(), 0o644)
+    // Readable by the group of the service (in the packaged layout: the people who drop).
+    fsops::write_atomic(&result_file, yaml.as_bytes(), 0o640)
         .map_err(|e| io_err("cannot write", &result_file, e))?;
     let appended = if resumed {
         ledger::append_once(state_dir, &result)

@@ -106,6 +106,19 @@ pub fn client_secret(config: &Config) -> Result<Secret, ServiceError> {
     }
 }
 
+/// Where the client secret was read from (never the secret itself).
+fn secret_origin(config: &Config) -> String {
+    let env_set = std::env::var(crate::config::SECRET_ENV).is_ok_and(|v| !v.trim().is_empty());
+    match &config.tiktok.client_secret {
+        SecretSource::File(p) => format!("read from {}", p.display()),
+        SecretSource::Credential if !env_set => format!(
+            "read from systemd's credential {} ($CREDENTIALS_DIRECTORY)",
+            crate::config::SECRET_CREDENTIAL
+        ),
+        _ => format!("read from ${}", crate::config::SECRET_ENV),
+    }
+}
+
 pub(crate) fn serve_config(config: &Config, sandbox: bool) -> ServeConfig {
     let listen = match config.server.listen {
         Listen::Addr(a) => serve::Listen::Addr(a),
@@ -160,10 +173,12 @@ pub async fn run(
     let (client, emulator) = if sandbox {
         start_sandbox(&config).await?
     } else {
+        let secret = client_secret(&config)?;
+        tracing::info!("client secret: {}", secret_origin(&config));
         let mut cc = ClientConfig::new(
             config.tiktok.api_base.as_str().trim_end_matches('/'),
             config.tiktok.client_key.clone(),
-            client_secret(&config)?,
+            secret,
         );
         cc.extra_ca_pem = config.tiktok.ca_file.clone();
         (

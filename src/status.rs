@@ -272,7 +272,7 @@ pub fn path(state_dir: &Path) -> PathBuf {
 /// Writes the snapshot file (atomically: readers never see half of it).
 pub fn write(state_dir: &Path, snap: &Snapshot) -> std::io::Result<()> {
     let bytes = serde_json::to_vec_pretty(snap).map_err(std::io::Error::other)?;
-    fsops::write_atomic(&path(state_dir), &bytes, 0o644)
+    fsops::write_atomic(&path(state_dir), &bytes, crate::ledger::SHARED_MODE)
 }
 
 /// Reads the snapshot file; `None` when the service never ran here.

@@ -155,7 +155,41 @@ async fn metrics_follow_items_through_success_failure_and_pause() {
         "{paused}"
     );
     assert!(!r.d.path("failed/third.jpg").exists());
+    every_shipped_query_names_a_real_metric(&paused);
     r.stop();
+}
+
+/// The Grafana dashboard and the alert rules in packaging/monitoring/ use only metrics the
+/// service exports (a renamed metric would leave a blank panel or a silent alert).
+fn every_shipped_query_names_a_real_metric(scrape: &str) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/monitoring");
+    let families: Vec<&str> = scrape
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let mut checked = 0;
+    for file in ["tokdrop-grafana.json", "tokdrop-alerts.yaml"] {
+        let text = std::fs::read_to_string(root.join(file)).expect("shipped file");
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("tokdrop_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            let family = ["_bucket", "_count", "_sum", "_total"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(&name);
+            assert!(
+                families.contains(&family),
+                "{file} uses {name}, which /metrics does not export ({families:?})"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "only {checked} metric names found");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,8 +14,29 @@ pub struct Tokdrop {
 impl Tokdrop {
     /// Runs `tokdrop ARGS` in `dir` with info-level logs on stderr (plus `envs`).
     pub fn spawn(dir: &Path, args: &[&str], envs: &[(&str, String)]) -> Tokdrop {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tokdrop"))
-            .args(args)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokdrop"));
+        cmd.args(args);
+        Self::launch(cmd, dir, envs)
+    }
+
+    /// As [`spawn`](Self::spawn), with the file-mode creation mask `umask` (e.g. `"077"`, as
+    /// the packaged unit's `UMask=0077`).
+    pub fn spawn_with_umask(
+        dir: &Path,
+        args: &[&str],
+        envs: &[(&str, String)],
+        umask: &str,
+    ) -> Tokdrop {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_tokdrop"))
+            .args(args);
+        Self::launch(cmd, dir, envs)
+    }
+
+    fn launch(mut cmd: Command, dir: &Path, envs: &[(&str, String)]) -> Tokdrop {
+        let mut child = cmd
             .current_dir(dir)
             .env("RUST_LOG", "info,tokdrop::access=warn")
             .env_remove("TOKDROP_CONFIG")

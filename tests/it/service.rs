@@ -727,3 +727,32 @@ async fn sigterm_in_flight_and_idle() {
     );
     r.stop(); // idle now: exits 0 as well
 }
+
+/// Under the packaged unit's `UMask=0077`, what `tokdrop status` and `results` read (the
+/// status file, the ledger) and the result files are readable by the service's group; the
+/// tokens and the journal stay private to the service's user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_reads_status_ledger_and_results_not_tokens() {
+    use std::os::unix::fs::PermissionsExt;
+    let r = start("", |_| {}).await;
+    let Running { d, emu, p } = r;
+    p.stop();
+    let p = Tokdrop::spawn_with_umask(d.tmp.path(), &["run", "--config", "watch.yaml"], &[], "077");
+    let r = Running { d, emu, p };
+    r.wait_line("tokdrop is running", 30);
+    r.d.copy_sample("photo.jpg", "inbox/g.jpg");
+    assert!(r.finished("g.jpg", 60).contains("status: published"));
+    let mode = |rel: &str| {
+        fs::metadata(r.d.path(rel))
+            .unwrap_or_else(|e| panic!("{rel}: {e}"))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("state/ledger.jsonl"), 0o640);
+    assert_eq!(mode("state/status.json"), 0o640);
+    assert_eq!(mode("done/g.result.yaml"), 0o640);
+    assert_eq!(mode("state/tokens/default.json"), 0o600);
+    assert_eq!(mode("state/tokens"), 0o700);
+    r.stop();
+}
