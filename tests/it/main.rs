@@ -15,6 +15,7 @@ mod hostile;
 mod intake;
 mod layout;
 mod ledger_tail;
+mod notify;
 mod probe_corpus;
 mod process;
 mod reload;
