@@ -220,49 +220,48 @@ async fn serve(
     script: Arc<Mutex<(VecDeque<u16>, u16)>>,
     tx: mpsc::UnboundedSender<Hook>,
 ) -> std::io::Result<()> {
+    // One request per connection (answered with `connection: close`).
     let mut conn = BufReader::new(conn);
-    loop {
-        let mut line = String::new();
-        if conn.read_line(&mut line).await? == 0 {
-            return Ok(());
-        }
-        let mut headers = Vec::new();
-        loop {
-            let mut h = String::new();
-            conn.read_line(&mut h).await?;
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.push((k.trim().to_string(), v.trim().to_string()));
-            }
-        }
-        let len: usize = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; len];
-        conn.read_exact(&mut body).await?;
-        let status = {
-            let mut s = script.lock().expect("lock");
-            let default = s.1;
-            s.0.pop_front().unwrap_or(default)
-        };
-        conn.get_mut()
-            .write_all(
-                format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                    .as_bytes(),
-            )
-            .await?;
-        let _ = tx.send(Hook {
-            headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
-            answered: status,
-        });
+    let mut line = String::new();
+    if conn.read_line(&mut line).await? == 0 {
         return Ok(());
     }
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        conn.read_line(&mut h).await?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    conn.read_exact(&mut body).await?;
+    let status = {
+        let mut s = script.lock().expect("lock");
+        let default = s.1;
+        s.0.pop_front().unwrap_or(default)
+    };
+    conn.get_mut()
+        .write_all(
+            format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await?;
+    let _ = tx.send(Hook {
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        answered: status,
+    });
+    Ok(())
 }
 
 /// An `on_result` command (a list: no shell) gets every result once — a published item and an
