@@ -66,6 +66,7 @@ async fn rename_latency(jpg: &[u8]) {
         journal: Journal::open(&config.state_dir).expect("journal"),
         board: Board::default(),
         events,
+        notifications: tokdrop::notifications::Notifications::off(),
     };
     let cancel = tokio_util::sync::CancellationToken::new();
     let task = tokio::spawn(pipeline::run(shared, Arc::new(Instant_), cancel.clone()));

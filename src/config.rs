@@ -6,6 +6,7 @@
 //! loading a config has no side effects, so `tokdrop check` can run it anywhere.
 
 mod checks;
+pub mod notifications;
 pub mod raw;
 
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use crate::sidecar::{Mode, PostFields};
 use crate::yaml;
 
 pub use crate::paths::{absolute, normalize};
+pub use notifications::{Hooks, OnResult, Webhook};
 pub use raw::{LogFormat, Rotation, SidecarPolicy, Transfer};
 
 /// Where the config is looked for when `--config` and `$TOKDROP_CONFIG` are not given.
@@ -52,6 +54,9 @@ pub struct Config {
     pub log: LogConfig,
     pub server: ServerConfig,
     pub tiktok: TiktokConfig,
+    /// The global `on_result` and `webhook`; each folder's effective ones are in its
+    /// [`WatchConfig::hooks`].
+    pub hooks: Hooks,
     pub watch: Vec<WatchConfig>,
     /// `admin.listen`: where `/metrics` and `/healthz` answer (plain HTTP); `None`: nowhere.
     pub admin: Option<SocketAddr>,
@@ -137,6 +142,8 @@ pub struct WatchConfig {
     pub include: GlobSet,
     pub exclude: GlobSet,
     pub defaults: PostFields,
+    /// Where this folder's notifications go: its own keys, else the global ones.
+    pub hooks: Hooks,
 }
 
 impl WatchConfig {
@@ -218,6 +225,14 @@ impl Config {
         }
         if let Some(Tls::Files { key, .. }) = &self.server.tls {
             files.push(("the TLS key", key));
+        }
+        let webhooks = std::iter::once(&self.hooks)
+            .chain(self.watch.iter().map(|w| &w.hooks))
+            .filter_map(|h| h.webhook.as_ref());
+        for w in webhooks {
+            if !files.iter().any(|(_, p)| *p == &w.secret_file) {
+                files.push(("the webhook secret", &w.secret_file));
+            }
         }
         files
             .into_iter()

@@ -81,11 +81,8 @@ const RECENT_BYTES: u64 = 256 * 1024;
 /// Appends `result` unless a line with its id is already among the recent lines (a finish
 /// repeated after a crash) — of the current file, and of the last rotated one.
 pub fn append_once(state_dir: &Path, result: &ItemResult) -> io::Result<()> {
-    let all = files(state_dir)?;
-    for f in all.iter().rev().take(2) {
-        if recent_ids(f)?.contains(&result.id) {
-            return Ok(());
-        }
+    if has_recent(state_dir, &result.id)? {
+        return Ok(());
     }
     append(state_dir, result)
 }
@@ -93,6 +90,18 @@ pub fn append_once(state_dir: &Path, result: &ItemResult) -> io::Result<()> {
 /// The ledger's mode: readable by the service's group, so its members can run `tokdrop
 /// results` (and `status`) without sudo. Secrets never go into it.
 pub const SHARED_MODE: u32 = 0o640;
+
+/// Whether a line with `id` is among the recent lines of the current file or the last rotated
+/// one (a finish repeated after a crash finds its own line there).
+pub fn has_recent(state_dir: &Path, id: &str) -> io::Result<bool> {
+    let all = files(state_dir)?;
+    for f in all.iter().rev().take(2) {
+        if recent_ids(f)?.iter().any(|i| i == id) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
 
 /// Appends `result` as one synced line (rotating a full ledger first).
 pub fn append(state_dir: &Path, result: &ItemResult) -> io::Result<()> {

@@ -16,7 +16,9 @@
 //! - [`check`]: `tokdrop check`.
 //! - [`watch`] → [`intake`] → [`claim`]/[`journal`] → [`publish`] → [`results`]/[`ledger`]:
 //!   the folder pipeline ([`pipeline`]), with [`status`] for `tokdrop status` and [`fsops`]
-//!   for durable file steps; [`outcome`] is the result file's shape.
+//!   for durable file steps; [`outcome`] is the result file's shape. Finishing (and an
+//!   account pausing) hands over to [`notifications`]: `on_result` commands and signed
+//!   webhooks, delivered from a durable outbox in the background.
 //! - [`serve`]: the HTTPS media server TikTok pulls from.
 //! - [`tiktok`]: the Content Posting API client, OAuth and token care. The built-in TikTok
 //!   emulator is its own crate, `tokdrop_sandbox`, sharing no code with the client.
@@ -48,6 +50,7 @@ pub mod ledger;
 pub mod logging;
 pub mod media;
 pub mod metrics;
+pub mod notifications;
 pub mod outcome;
 pub mod paths;
 pub mod pipeline;

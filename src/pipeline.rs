@@ -17,6 +17,7 @@ use crate::config::{Config, WatchConfig};
 use crate::diagnostic::Diagnostic;
 use crate::intake::{Candidate, Intake, Verdict};
 use crate::journal::{Journal, Record, Stage};
+use crate::notifications::Notifications;
 use crate::outcome::{ErrorStage, ItemResult, ResultError, Status};
 use crate::publish::Publisher;
 use crate::results;
@@ -70,6 +71,8 @@ pub struct Shared {
     pub journal: Journal,
     pub board: Board,
     pub events: broadcast::Sender<Event>,
+    /// Where finished items and account pauses are handed for notification.
+    pub notifications: Notifications,
 }
 
 impl Shared {
@@ -118,7 +121,19 @@ impl Shared {
             crate::metrics::folder_label(&record.watch),
             record.account.clone(),
         );
-        let f = results::finish(&self.journal, &config.state_dir, record, &done, &failed)?;
+        let hooks = hooks_of(&config, &record);
+        let handoff = |result: &ItemResult, file: &Path| {
+            self.notifications.record_result(hooks, result, file)
+        };
+        let f = results::finish(
+            &self.journal,
+            &config.state_dir,
+            record,
+            &done,
+            &failed,
+            &handoff,
+        )?;
+        self.notifications.wake_result(&f.result.id);
         crate::metrics::metrics().finished(
             &folder,
             &account,
@@ -208,6 +223,16 @@ impl Shared {
             Err(e) => self.finish_later(record, &e),
         }
     }
+}
+
+/// Where the notifications of the record's item go: its folder's hooks, or the global ones
+/// when a reload removed the folder.
+fn hooks_of<'c>(config: &'c Config, record: &Record) -> &'c crate::config::Hooks {
+    config
+        .watch
+        .iter()
+        .find(|w| w.path == record.watch)
+        .map_or(&config.hooks, |w| &w.hooks)
 }
 
 /// The watch entry of the record's folder in `config` (the first one when a reload removed it).

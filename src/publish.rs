@@ -16,6 +16,7 @@ use crate::journal::{Journal, JournalError, Record, Stage};
 use crate::outcome::{Fetched, PreviousAttempt, ResultError, Status};
 use crate::sidecar::rules::PostSpec;
 use crate::status::Board;
+use crate::tiktok::error::AccountPause;
 
 /// One item handed to a publisher.
 pub struct Job {
@@ -161,7 +162,70 @@ impl PublishOutcome {
 /// service is stopping) — the job then stays journaled as it is and is tried again later.
 pub enum Attempt {
     Done(Box<PublishOutcome>),
-    Later { reason: String },
+    Later(Later),
+}
+
+/// Why a job is put off: what the log and `tokdrop status` say, and what the account's
+/// notification (`paused` or `needs_login`) reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Later {
+    pub reason: String,
+    /// Only `tokdrop auth login` ends it (TikTok refused the login).
+    pub needs_login: bool,
+    /// TikTok's `error.code` behind it, when there is one.
+    pub code: Option<String>,
+}
+
+impl Later {
+    /// An account-wide condition TikTok reported (`detail`: its error, for the reason).
+    pub fn account(pause: AccountPause, detail: &str) -> Self {
+        let code = match pause {
+            AccountPause::DailyPostCap => "spam_risk_too_many_posts",
+            AccountPause::PendingShareCap => "spam_risk_too_many_pending_share",
+            AccountPause::ActiveUserCap => "reached_active_user_cap",
+            AccountPause::BannedFromPosting => "spam_risk_user_banned_from_posting",
+            AccountPause::NeedsLogin => "refresh_token_rejected",
+        };
+        Self {
+            reason: machine::pause_reason(pause, detail),
+            needs_login: pause == AccountPause::NeedsLogin,
+            code: Some(code.to_string()),
+        }
+    }
+
+    /// TikTok refused the authorization: a new login is needed.
+    pub fn login(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            needs_login: true,
+            code: Some("authorization_refused".to_string()),
+        }
+    }
+
+    /// Another condition of the account, with a short code for notifications.
+    pub fn paused(reason: impl Into<String>, code: &str) -> Self {
+        Self {
+            reason: reason.into(),
+            needs_login: false,
+            code: Some(code.to_string()),
+        }
+    }
+}
+
+impl From<String> for Later {
+    fn from(reason: String) -> Self {
+        Self {
+            reason,
+            needs_login: false,
+            code: None,
+        }
+    }
+}
+
+impl From<&str> for Later {
+    fn from(reason: &str) -> Self {
+        reason.to_string().into()
+    }
 }
 
 /// Posts items. Implementations: the TikTok publisher, and scripted fakes in tests.

@@ -21,6 +21,8 @@ pub enum FinishError {
     NotTerminal { item: String, stage: &'static str },
     #[error(transparent)]
     Journal(#[from] JournalError),
+    #[error("cannot finish {item}: {source}")]
+    Handoff { item: String, source: HandoffError },
     #[error("cannot finish {item}: {what} {path}: {source}")]
     Io {
         item: String,
@@ -29,6 +31,9 @@ pub enum FinishError {
         source: io::Error,
     },
 }
+
+/// Why the hand-over of a finished item (its notifications) failed.
+pub type HandoffError = crate::notifications::OutboxError;
 
 /// Where the finished files of an item end up.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,13 +91,17 @@ fn file_names(record: &Record) -> Vec<String> {
 }
 
 /// Moves a terminal item to its folder, writes its result and ledger line, drops the journal
-/// entry. `done_dir`/`failed_dir` come from the item's watch entry.
+/// entry. `done_dir`/`failed_dir` come from the item's watch entry. `handoff` runs once the
+/// result file is written and before the ledger line (its notifications, written durably so a
+/// crash after the finish still delivers them); it is skipped when a finish repeated after a
+/// crash finds its ledger line, since it ran before that line was written.
 pub fn finish(
     journal: &Journal,
     state_dir: &Path,
     mut record: Record,
     done_dir: &Path,
     failed_dir: &Path,
+    handoff: &dyn Fn(&ItemResult, &Path) -> Result<(), HandoffError>,
 ) -> Result<Finished, FinishError> {
     let item = record.item.clone();
     let io_err = |what, path: &Path, source| FinishError::Io {
@@ -160,12 +169,17 @@ pub fn finish(
     // Readable by the group of the service (in the packaged layout: the people who drop).
     fsops::write_atomic(&result_file, yaml.as_bytes(), 0o640)
         .map_err(|e| io_err("cannot write", &result_file, e))?;
-    let appended = if resumed {
-        ledger::append_once(state_dir, &result)
-    } else {
+    let logged = resumed
+        && ledger::has_recent(state_dir, &result.id)
+            .map_err(|e| io_err("cannot read", &ledger::path(state_dir), e))?;
+    if !logged {
+        handoff(&result, &result_file).map_err(|source| FinishError::Handoff {
+            item: item.clone(),
+            source,
+        })?;
         ledger::append(state_dir, &result)
-    };
-    appended.map_err(|e| io_err("cannot append to", &ledger::path(state_dir), e))?;
+            .map_err(|e| io_err("cannot append to", &ledger::path(state_dir), e))?;
+    }
     let _ = fs::remove_dir(claim::work_dir(&record.watch, &record.id));
     journal.remove(&record.id)?;
     Ok(Finished {

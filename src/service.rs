@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Listen, SecretSource, Tls};
 use crate::journal::Journal;
+use crate::notifications::{Backoff, Delivery, Notifications, Outbox};
 use crate::pipeline::{self, Shared};
 use crate::publish::tiktok::TikTokPublisher;
 use crate::reload::{self, Reload, SandboxLogin};
@@ -225,6 +226,7 @@ pub async fn run(
     ));
     tokio::spawn(stop_on_signal(cancel.clone(), notifier.clone()));
     let journal = Journal::open(&config.state_dir)?;
+    let (notifications, delivery_task) = start_notifications(&config, &journal, &cancel)?;
     let (events, events_rx) = broadcast::channel(1024);
     let board = Board::default();
     let stall_limit = crate::admin::stall_limit();
@@ -251,6 +253,7 @@ pub async fn run(
         journal,
         board: board.clone(),
         events,
+        notifications,
     };
     tokio::spawn(talk_to_systemd(
         notifier.clone(),
@@ -268,11 +271,32 @@ pub async fn run(
         _ => {}
     }
     let _ = reload_task.await;
+    let _ = delivery_task.await;
     if let Some(emu) = emulator.and_then(Arc::into_inner) {
         emu.shutdown().await;
     }
     tracing::info!("tokdrop stopped");
     result.map_err(Into::into)
+}
+
+/// Starts the task that delivers notifications from `state_dir/outbox/` (what is pending
+/// first, except items the journal still holds: finishing them hands their entries over).
+fn start_notifications(
+    config: &Config,
+    journal: &Journal,
+    cancel: &CancellationToken,
+) -> Result<(Notifications, tokio::task::JoinHandle<()>), ServiceError> {
+    let (handle, wake) = Notifications::new(&config.state_dir);
+    let http = crate::tiktok::client::http_client(None, Duration::from_secs(10))
+        .map_err(|e| ServiceError::Client(e.to_string()))?;
+    let journal = journal.clone();
+    let delivery = Delivery {
+        outbox: Outbox::new(&config.state_dir),
+        http,
+        backoff: Backoff::from_env(),
+        still_finishing: Box::new(move |id| matches!(journal.read(id), Ok(Some(_)))),
+    };
+    Ok((handle, tokio::spawn(delivery.run(wake, cancel.clone()))))
 }
 
 /// Starts the emulator trusting our self-signed certificate, and a client pointed at it.

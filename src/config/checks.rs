@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
+use super::notifications::{self, Hooks};
 use super::raw::{RawConfig, RawServer, RawTiktok, RawWatch};
 use super::{
     Config, Listen, LogConfig, SecretSource, ServerConfig, TiktokConfig, Tls, WatchConfig,
@@ -28,19 +29,24 @@ pub const KNOWN_SCOPES: [&str; 6] = [
     "video.list",
 ];
 
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     file: &'a Path,
     base: PathBuf,
     problems: Vec<Diagnostic>,
 }
 
 impl Checker<'_> {
-    fn err(&mut self, key: impl Into<String>, msg: impl Into<String>, help: impl Into<String>) {
+    pub(super) fn err(
+        &mut self,
+        key: impl Into<String>,
+        msg: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         self.problems
             .push(Diagnostic::at_key(self.file, key, msg).with_help(help));
     }
 
-    fn path(&self, p: &Path) -> PathBuf {
+    pub(super) fn path(&self, p: &Path) -> PathBuf {
         normalize(&self.base.join(p))
     }
 
@@ -95,7 +101,8 @@ pub fn check(file: &Path, raw: RawConfig) -> Result<Config, Vec<Diagnostic>> {
         .admin
         .and_then(|a| check_admin(&mut c, &a.listen, &server.listen));
     let tiktok = check_tiktok(&mut c, raw.tiktok);
-    let watch = check_watch_list(&mut c, raw.watch, &state_dir);
+    let hooks = notifications::check(&mut c, "", raw.on_result, raw.webhook);
+    let watch = check_watch_list(&mut c, raw.watch, &state_dir, &hooks);
     check_system_folders(&mut c, &state_dir, log.dir.as_deref(), &watch);
     if let Some(dir) = &server.verification_dir {
         check_verification_dir(&mut c, dir, &state_dir, &watch);
@@ -129,6 +136,7 @@ pub fn check(file: &Path, raw: RawConfig) -> Result<Config, Vec<Diagnostic>> {
             log,
             server,
             tiktok,
+            hooks,
             watch,
             admin,
         })
@@ -434,7 +442,12 @@ fn check_redirect_uri(c: &mut Checker, text: &str) {
     }
 }
 
-fn check_watch_list(c: &mut Checker, raw: Vec<RawWatch>, state_dir: &Path) -> Vec<WatchConfig> {
+fn check_watch_list(
+    c: &mut Checker,
+    raw: Vec<RawWatch>,
+    state_dir: &Path,
+    hooks: &Hooks,
+) -> Vec<WatchConfig> {
     if raw.is_empty() {
         c.err(
             "watch",
@@ -445,7 +458,7 @@ fn check_watch_list(c: &mut Checker, raw: Vec<RawWatch>, state_dir: &Path) -> Ve
     let list: Vec<WatchConfig> = raw
         .into_iter()
         .enumerate()
-        .map(|(i, w)| check_watch(c, i, w))
+        .map(|(i, w)| check_watch(c, i, w, hooks))
         .collect();
     let before = c.problems.len();
     for (i, a) in list.iter().enumerate() {
@@ -510,8 +523,10 @@ fn inside_unexcluded(dir: &Path, w: &WatchConfig) -> bool {
     }
 }
 
-fn check_watch(c: &mut Checker, i: usize, raw: RawWatch) -> WatchConfig {
+fn check_watch(c: &mut Checker, i: usize, raw: RawWatch, global: &Hooks) -> WatchConfig {
     let key = |k: &str| format!("watch[{i}].{k}");
+    let own = notifications::check(c, &key(""), raw.on_result, raw.webhook);
+    let hooks = notifications::merged(global, own);
     let path = c.path(&raw.path);
     if !path.is_dir() {
         c.err(
@@ -593,6 +608,7 @@ fn check_watch(c: &mut Checker, i: usize, raw: RawWatch) -> WatchConfig {
         include,
         exclude,
         defaults: raw.defaults,
+        hooks,
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::notifications::{RawOnResult, RawWebhook};
 use crate::duration::HumanDuration;
 use crate::sidecar::{Mode, PostFields};
 
@@ -17,6 +18,10 @@ pub struct RawConfig {
     pub log: RawLog,
     pub server: RawServer,
     pub tiktok: RawTiktok,
+    /// Run for every finished item and account pause (a folder's own replaces it).
+    pub on_result: Option<RawOnResult>,
+    /// POSTed for every finished item and account pause (a folder's own replaces it).
+    pub webhook: Option<RawWebhook>,
     pub watch: Vec<RawWatch>,
     /// The admin listener (`/metrics`, `/healthz`); absent: none.
     #[serde(default)]
@@ -179,6 +184,8 @@ pub struct RawWatch {
     pub exclude: Vec<String>,
     #[serde(default)]
     pub defaults: PostFields,
+    pub on_result: Option<RawOnResult>,
+    pub webhook: Option<RawWebhook>,
 }
 
 fn default_account() -> String {

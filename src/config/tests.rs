@@ -165,3 +165,68 @@ fn no_secret_named_means_the_systemd_credential() {
         SecretSource::Credential
     );
 }
+
+/// `on_result` and `webhook` at the top apply to every folder; a folder's own replaces them one
+/// key at a time. A command list is run as is (its relative program resolved against the
+/// config's folder), a string with /bin/sh -c; webhook secrets join the world-readable check.
+#[test]
+fn notification_keys_merge_per_folder() {
+    use std::os::unix::fs::PermissionsExt;
+    let yaml = format!(
+        "{MINIMAL}    on_result: {{command: \"echo hi\"}}\n  - path: ./other\n    mode: inbox\n    done_dir: ./done2\n    failed_dir: ./failed2\non_result: {{command: [./notify.sh, x], timeout: 5s}}\nwebhook: {{url: \"https://h.example/x\", secret_file: ./hook}}\n"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    for d in ["inbox", "other"] {
+        fs::create_dir(dir.path().join(d)).expect("mkdir");
+    }
+    fs::write(dir.path().join("secret"), "s").expect("secret");
+    fs::write(dir.path().join("hook"), "k\n").expect("hook");
+    fs::set_permissions(dir.path().join("hook"), fs::Permissions::from_mode(0o644)).expect("chmod");
+    fs::write(dir.path().join("notify.sh"), "#!/bin/sh\n").expect("script");
+    fs::set_permissions(
+        dir.path().join("notify.sh"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .expect("chmod");
+    let file = dir.path().join("watch.yaml");
+    fs::write(&file, yaml).expect("config");
+    let c = Config::load(&file).expect("valid");
+    let script = dir.path().join("notify.sh").to_string_lossy().into_owned();
+    let global = c.hooks.on_result.as_ref().expect("global on_result");
+    assert_eq!(global.argv, vec![script, "x".to_string()]);
+    assert_eq!(global.timeout, std::time::Duration::from_secs(5));
+    let own = c.watch[0].hooks.on_result.as_ref().expect("own on_result");
+    assert_eq!(own.argv[..3], ["/bin/sh", "-c", "echo hi"]);
+    assert_eq!(own.timeout, std::time::Duration::from_secs(30));
+    assert_eq!(c.watch[1].hooks.on_result.as_ref(), Some(global));
+    for w in &c.watch {
+        assert_eq!(
+            w.hooks.webhook, c.hooks.webhook,
+            "the global webhook applies"
+        );
+    }
+    let exposed = c.exposed_secrets();
+    assert!(
+        exposed.iter().any(|l| l.contains("(the webhook secret)")),
+        "{exposed:?}"
+    );
+}
+
+/// Every notification problem is reported at once, at its key.
+#[test]
+fn notification_problems_name_their_key() {
+    let (_dir, r) = setup(&format!(
+        "{MINIMAL}    webhook: {{url: \"ftp://h.example/\", secret_file: ./missing}}\non_result: {{command: [], timeout: 10ms}}\nwebhook: {{url: \"http://10.0.0.1/x\", secret_file: ./secret}}\n"
+    ));
+    let keys: Vec<String> = problems(r).into_iter().map(|d| d.key).collect();
+    assert_eq!(
+        keys,
+        [
+            "on_result.command",
+            "on_result.timeout",
+            "webhook.url",
+            "watch[0].webhook.url",
+            "watch[0].webhook.secret_file",
+        ]
+    );
+}

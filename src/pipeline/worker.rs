@@ -14,8 +14,9 @@ use super::{Event, Shared, base_result, invalid_result};
 use crate::config::Config;
 use crate::diagnostic::Diagnostic;
 use crate::journal::Record;
+use crate::notifications::Pause;
 use crate::outcome::ItemResult;
-use crate::publish::{Attempt, Job, PublishOutcome, Publisher};
+use crate::publish::{Attempt, Job, Later, PublishOutcome, Publisher};
 use crate::status::InFlight;
 
 /// A job waiting for its account's publisher.
@@ -85,6 +86,9 @@ async fn worker(
     mut rx: mpsc::UnboundedReceiver<Queued>,
     cancel: CancellationToken,
 ) {
+    // The pause last notified (needs_login, code): a re-check that finds the same condition
+    // notifies nothing; a different one, or one after a post went through, does.
+    let mut notified: Option<(bool, Option<String>)> = None;
     loop {
         let q = tokio::select! {
             biased;
@@ -134,13 +138,15 @@ async fn worker(
                     {
                         crate::metrics::metrics().init_to_terminal(crate::publish::since(*at));
                     }
+                    notified = None;
                     shared.board.land(&job.record.account);
                     shared.board.pause(&job.record.account, None);
                     let result = result_of(&job, *outcome);
                     shared.conclude(job.record, result);
                     break;
                 }
-                Attempt::Later { reason } => {
+                Attempt::Later(later) => {
+                    let reason = later.reason.clone();
                     shared.emit(Event::Deferred {
                         item: job.record.item.clone(),
                         reason: reason.clone(),
@@ -161,6 +167,11 @@ async fn worker(
                     shared
                         .board
                         .quiet_for(&job.record.account, PAUSE_RECHECK + Duration::from_secs(60));
+                    let this = Some((later.needs_login, later.code.clone()));
+                    if notified != this {
+                        notify_pause(&shared, &job.record.account, later, next);
+                        notified = this;
+                    }
                     if !wait_for_recheck(&shared, &job.record.account, &cancel).await {
                         shared.board.land(&job.record.account);
                         return;
@@ -183,6 +194,32 @@ async fn hold_for_tests(cancel: &CancellationToken) {
     while file.exists() && !cancel.is_cancelled() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Hands an account's pause to notification, for the targets of every folder of the account.
+fn notify_pause(shared: &Shared, account: &str, later: Later, until: jiff::Timestamp) {
+    let config = shared.config();
+    let hooks: Vec<&crate::config::Hooks> = config
+        .watch
+        .iter()
+        .filter(|w| w.account == account)
+        .map(|w| &w.hooks)
+        .collect();
+    let hooks = if hooks.is_empty() {
+        vec![&config.hooks]
+    } else {
+        hooks
+    };
+    shared.notifications.paused(
+        &hooks,
+        &Pause {
+            account: account.to_string(),
+            reason: later.reason,
+            code: later.code,
+            needs_login: later.needs_login,
+            until,
+        },
+    );
 }
 
 /// How long a paused account waits before the next try (SPEC §4: at least every 15 minutes).

@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::machine::{
     AfterFailure, Follow, FollowStep, after_failure, api_failure, check_creator, check_draft,
-    failure, pause_reason,
+    failure,
 };
-use super::{Attempt, Job, PublishOutcome, Publisher};
+use super::{Attempt, Job, Later, PublishOutcome, Publisher};
 use crate::config::Transfer;
 use crate::media::MediaKind;
 use crate::outcome::{ErrorStage, Fetched, PreviousAttempt, Status};
@@ -51,7 +51,7 @@ enum Step<T> {
     /// Stop here: the outcome is known (failure or unknown).
     Finish(Box<PublishOutcome>),
     /// Not now: account paused or service stopping.
-    Later(String),
+    Later(Later),
 }
 
 /// `?` for helpers that return a Step: passes Finish and Later up unchanged.
@@ -70,7 +70,7 @@ macro_rules! step {
         match $e {
             Step::Ok(v) => v,
             Step::Finish(o) => return Attempt::Done(o),
-            Step::Later(r) => return Attempt::Later { reason: r },
+            Step::Later(r) => return Attempt::Later(r),
         }
     };
 }
@@ -106,13 +106,13 @@ impl TikTokPublisher {
                     }
                 }
                 (Err(e), Some(ErrorClass::AccountWide(p))) => {
-                    return Step::Later(pause_reason(p, &error_code(&e)));
+                    return Step::Later(Later::account(p, &error_code(&e)));
                 }
                 (Err(e), Some(ErrorClass::Auth(_))) => {
-                    return Step::Later(format!(
+                    return Step::Later(Later::login(format!(
                         "paused: TikTok refused the authorization ({}) — run `tokdrop auth login`",
                         error_code(&e)
-                    ));
+                    )));
                 }
                 (Err(e), _) => {
                     let api = match &e {
@@ -238,7 +238,7 @@ impl TikTokPublisher {
                 }
             }
             if let Err(e) = job.init_intent(transfer) {
-                return Step::Later(format!("cannot write the journal: {e}"));
+                return Step::Later(format!("cannot write the journal: {e}").into());
             }
             job.show_stage("init");
             let body = &request.body;
@@ -274,7 +274,7 @@ impl TikTokPublisher {
                 Err(err) => {
                     // Nothing was created: the item is back to "claimed" in the journal.
                     if let Err(e) = job.init_refused() {
-                        return Step::Later(format!("cannot write the journal: {e}"));
+                        return Step::Later(format!("cannot write the journal: {e}").into());
                     }
                     match err.class() {
                         ErrorClass::Transient { retry_after } => {
@@ -293,12 +293,13 @@ impl TikTokPublisher {
                             }
                         }
                         ErrorClass::AccountWide(p) => {
-                            return Step::Later(pause_reason(p, &error_code(&err)));
+                            return Step::Later(Later::account(p, &error_code(&err)));
                         }
-                        ErrorClass::Auth(_) => return Step::Later(
-                            "paused: TikTok refused the authorization — run `tokdrop auth login`"
-                                .into(),
-                        ),
+                        ErrorClass::Auth(_) => {
+                            return Step::Later(Later::login(
+                                "paused: TikTok refused the authorization — run `tokdrop auth login`",
+                            ));
+                        }
                         ErrorClass::Item { .. } => {
                             let api = match err {
                                 AuthorizedError::Call(e)
@@ -310,9 +311,10 @@ impl TikTokPublisher {
                                 ),
                             };
                             if self.account_not_private(job, &api.code) {
-                                return Step::Later(
-                                    "paused: this TikTok app is not audited, so it may post only to a private account; make the account private in the TikTok app (or have the app audited)".into(),
-                                );
+                                return Step::Later(Later::paused(
+                                    "paused: this TikTok app is not audited, so it may post only to a private account; make the account private in the TikTok app (or have the app audited)",
+                                    &api.code,
+                                ));
                             }
                             return Step::Finish(api_failure(ErrorStage::Init, &api));
                         }
@@ -383,13 +385,13 @@ impl TikTokPublisher {
                         continue;
                     }
                     ErrorClass::AccountWide(p) => {
-                        return Step::Later(pause_reason(p, &error_code(&e)));
+                        return Step::Later(Later::account(p, &error_code(&e)));
                     }
                     ErrorClass::Auth(_) => {
-                        return Step::Later(format!(
+                        return Step::Later(Later::login(format!(
                             "paused: TikTok refused the authorization ({}) — run `tokdrop auth login`",
                             error_code(&e)
-                        ));
+                        )));
                     }
                     ErrorClass::Item { .. } => {
                         return Step::Finish(status_refused(publish_id, &e));
@@ -558,7 +560,7 @@ impl TikTokPublisher {
                     Some(planned),
                 ))));
             }
-            Step::Later(reason) => return Err(Attempt::Later { reason }),
+            Step::Later(later) => return Err(Attempt::Later(later)),
         };
         job.record.creator = Some(info.creator_username.clone());
         let duration_ms = video_duration_ms(job).await;
@@ -574,7 +576,7 @@ impl TikTokPublisher {
         used: &'static str,
     ) -> Result<&'static str, Attempt> {
         let o = match end {
-            Step::Later(reason) => return Err(Attempt::Later { reason }),
+            Step::Later(later) => return Err(Attempt::Later(later)),
             Step::Ok(o) => return Err(Attempt::Done(Box::new(self.finished(job, o, Some(used))))),
             Step::Finish(o) => o,
         };

@@ -153,6 +153,7 @@ impl Service {
             journal,
             board: Board::default(),
             events: events_tx,
+            notifications: tokdrop::notifications::Notifications::off(),
         };
         let cancel = CancellationToken::new();
         let task = tokio::spawn({

@@ -16,6 +16,7 @@ mod hostile;
 mod intake;
 mod layout;
 mod ledger_tail;
+mod notify;
 mod probe_corpus;
 mod process;
 mod reload;

@@ -80,6 +80,19 @@ impl Tokdrop {
         }
     }
 
+    /// Like [`Self::wait_line`], but `None` when no such line came within `secs`.
+    pub fn try_line(&self, needle: &str, secs: u64) -> Option<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return Some(l),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
     /// Waits until `item` finished; returns its result file's text.
     pub fn finished(&self, item: &str, secs: u64) -> String {
         let line = self.wait_line(&format!("finished item={item} "), secs);

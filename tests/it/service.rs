@@ -79,7 +79,7 @@ watch:
 }
 
 /// Stores a fresh sandbox login for the `default` account, as `tokdrop auth login` would.
-async fn login(d: &Dir, emu: &SandboxHandle) {
+pub(crate) async fn login(d: &Dir, emu: &SandboxHandle) {
     let grant = serde_json::from_value::<tokdrop::tiktok::wire::TokenResponse>(
         emu.issue_token(None).expect("token"),
     )
