@@ -225,7 +225,7 @@ fn copy_dir(from: &Path, to: &Path) -> io::Result<()> {
 pub fn random_suffix() -> String {
     let mut b = [0u8; 4];
     // The OS RNG failing is not recoverable in any useful way; fall back to the clock.
-    if getrandom::fill(&mut b).is_err() {
+    if getrandom::getrandom(&mut b).is_err() {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());

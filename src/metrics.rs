@@ -261,6 +261,15 @@ impl Metrics {
             .inc();
     }
 
+    /// Shows `bucket`'s wait counters at 0 before the first wait (so `rate()` sees it).
+    pub fn rate_bucket(&self, bucket: &str) {
+        let labels = BucketLabels {
+            bucket: bucket.to_string(),
+        };
+        drop(self.rate_waits.get_or_create(&labels));
+        drop(self.rate_wait_seconds.get_or_create(&labels));
+    }
+
     /// A call waited `took` for room in the rate budget of `bucket`.
     pub fn rate_wait(&self, bucket: &str, took: Duration) {
         let labels = BucketLabels {

@@ -371,7 +371,7 @@ pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         if word.len() >= 4 && (c.starts_with(&word) || word.starts_with(&c)) {
             return Some(1);
         }
-        let d = edit_distance(&word, &c);
+        let d = strsim::levenshtein(&word, &c);
         (d <= 2.max(c.len() / 4)).then_some(d)
     };
     candidates
@@ -379,20 +379,6 @@ pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .filter_map(|c| close(c).map(|d| (d, *c)))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// Positions of every key and value in a document, for diagnostics raised after parsing.

@@ -345,6 +345,7 @@ async fn healthz(public: &url::Url) -> Finding {
         return Finding::fail("healthz", format!("{public}healthz is not a URL"));
     };
     // Trust is the certificate check's question; this one asks whether the name leads here.
+    crate::tiktok::client::install_crypto_provider();
     let client = match reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .danger_accept_invalid_certs(true)
@@ -391,6 +392,7 @@ async fn clock(config: &Config) -> Finding {
         "{}/v2/user/info/",
         config.tiktok.api_base.as_str().trim_end_matches('/')
     );
+    crate::tiktok::client::install_crypto_provider();
     let client = match reqwest::Client::builder().timeout(TIMEOUT).build() {
         Ok(c) => c,
         Err(e) => return Finding::fail("clock", e.to_string()),

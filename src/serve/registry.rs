@@ -355,7 +355,7 @@ impl Inner {
 
 fn new_token() -> Result<String, RegisterError> {
     let mut bytes = [0u8; TOKEN_LEN / 2];
-    getrandom::fill(&mut bytes).map_err(|e| RegisterError::Random(e.to_string()))?;
+    getrandom::getrandom(&mut bytes).map_err(|e| RegisterError::Random(e.to_string()))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 

@@ -60,6 +60,8 @@ fn note_wait(bucket: Bucket, began: Instant, now: Instant) {
 }
 
 impl Bucket {
+    pub const ALL: [Bucket; 4] = [Self::CreatorInfo, Self::Init, Self::Status, Self::UserInfo];
+
     /// The label of the bucket in metrics.
     pub fn name(self) -> &'static str {
         match self {
@@ -125,6 +127,9 @@ pub struct RateBudget {
 
 impl RateBudget {
     pub fn new(limits: BudgetLimits) -> Self {
+        for bucket in Bucket::ALL {
+            crate::metrics::metrics().rate_bucket(bucket.name());
+        }
         Self {
             limits,
             slots: Mutex::new(HashMap::new()),
@@ -255,7 +260,7 @@ impl RetryPolicy {
 /// A number in [0, 1) from the OS RNG; 0.5 if it fails (jitter is not worth an error).
 fn jitter_fraction() -> f64 {
     let mut buf = [0u8; 4];
-    match getrandom::fill(&mut buf) {
+    match getrandom::getrandom(&mut buf) {
         Ok(()) => f64::from(u32::from_le_bytes(buf)) / (f64::from(u32::MAX) + 1.0),
         Err(_) => 0.5,
     }

@@ -71,7 +71,10 @@ pub enum ClientBuildError {
         path: PathBuf,
         source: reqwest::Error,
     },
-    #[error("cannot set up the HTTPS client: {0}")]
+    #[error(
+        "cannot set up the HTTPS client: {}\n  help: tokdrop trusts the system's certificate store; install the CA bundle (Debian/Ubuntu: apt install ca-certificates; Fedora: dnf install ca-certificates)",
+        describe(.0)
+    )]
     Http(reqwest::Error),
 }
 
@@ -120,14 +123,21 @@ impl Failure {
     }
 }
 
-/// Builds a client that trusts the webpki roots plus `extra_ca_pem`; shared by the emulator's
-/// downloader.
+/// Makes ring the process's rustls crypto provider, once (reqwest and the media server then
+/// share one crypto backend). Harmless when a provider is already installed.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Builds a client that verifies servers against the system's certificate store (the
+/// distribution's CA bundle, through rustls-platform-verifier) plus `extra_ca_pem`; shared by
+/// every outgoing HTTPS call (TikTok, webhooks).
 pub fn http_client(
     extra_ca_pem: Option<&PathBuf>,
     connect_timeout: Duration,
 ) -> Result<reqwest::Client, ClientBuildError> {
+    install_crypto_provider();
     let mut builder = reqwest::Client::builder()
-        .use_rustls_tls()
         .user_agent(concat!("tokdrop/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(connect_timeout)
         .pool_idle_timeout(Duration::from_secs(60))

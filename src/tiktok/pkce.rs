@@ -97,7 +97,7 @@ pub fn random_unreserved(len: usize) -> Result<String, RandomError> {
     let mut out = String::with_capacity(len);
     let mut buf = [0u8; 64];
     while out.len() < len {
-        getrandom::fill(&mut buf).map_err(|e| RandomError(e.to_string()))?;
+        getrandom::getrandom(&mut buf).map_err(|e| RandomError(e.to_string()))?;
         for &b in buf.iter().filter(|&&b| b < limit) {
             if out.len() == len {
                 break;
@@ -111,7 +111,7 @@ pub fn random_unreserved(len: usize) -> Result<String, RandomError> {
 /// Random bytes from the OS RNG.
 pub fn random_bytes<const N: usize>() -> Result<[u8; N], RandomError> {
     let mut buf = [0u8; N];
-    getrandom::fill(&mut buf).map_err(|e| RandomError(e.to_string()))?;
+    getrandom::getrandom(&mut buf).map_err(|e| RandomError(e.to_string()))?;
     Ok(buf)
 }
 

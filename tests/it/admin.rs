@@ -8,7 +8,13 @@ use crate::harness::free_port;
 use crate::service::{Running, start_full};
 
 async fn get(url: &str) -> (u16, String) {
-    let r = reqwest::get(url).await.expect("the admin listener answers");
+    let r = crate::harness::http()
+        .build()
+        .expect("client")
+        .get(url)
+        .send()
+        .await
+        .expect("the admin listener answers");
     let status = r.status().as_u16();
     (status, r.text().await.expect("body"))
 }
@@ -231,7 +237,7 @@ async fn healthz_turns_503_while_a_worker_is_stuck_and_back() {
         .nth(1)
         .and_then(|s| s.split(',').next())
         .expect("media port");
-    let client = reqwest::Client::builder()
+    let client = crate::harness::http()
         .danger_accept_invalid_certs(true)
         .build()
         .expect("client");

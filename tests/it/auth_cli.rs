@@ -82,7 +82,7 @@ async fn login_through_browser(d: &Dir, emu: &Emulator) -> std::process::Output 
         "{url}"
     );
     assert!(url.contains("code_challenge_method=S256"), "{url}");
-    let browser = reqwest::Client::builder()
+    let browser = crate::harness::http()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
@@ -187,7 +187,7 @@ async fn paste_login() {
     BufReader::new(login.stdout.take().expect("stdout"))
         .read_line(&mut url)
         .expect("url line");
-    let browser = reqwest::Client::builder()
+    let browser = crate::harness::http()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(10))
         .build()

@@ -13,6 +13,13 @@ pub fn sample(name: &str) -> PathBuf {
 }
 
 /// A TCP port free on loopback right now (for a server the test starts as a child).
+/// A reqwest client builder with ring installed as rustls's provider (reqwest is built
+/// without one of its own, as tokdrop is).
+pub fn http() -> reqwest::ClientBuilder {
+    tokdrop::tiktok::client::install_crypto_provider();
+    reqwest::Client::builder()
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")

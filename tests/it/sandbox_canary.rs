@@ -77,7 +77,7 @@ async fn no_secret_leaks_from_a_sandbox_session() {
         redirect,
     )
     .expect("login");
-    let location = reqwest::Client::builder()
+    let location = crate::harness::http()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("browser")
@@ -155,7 +155,7 @@ async fn no_secret_leaks_from_a_sandbox_session() {
     texts.push(format!("{wrong} {wrong:?}"));
     tokens.logout("default", false).await.expect("logout");
 
-    let http = reqwest::Client::new();
+    let http = crate::harness::http().build().expect("client");
     let base = sandbox.base_url();
     texts.push(
         http.get(format!("{base}/_sandbox/calls"))

@@ -11,7 +11,7 @@ use crate::sandbox_harness::{Env, fast_config};
 #[tokio::test]
 async fn control_endpoint_changes_knobs() {
     let env = Env::logged_in(fast_config()).await;
-    let http = reqwest::Client::new();
+    let http = crate::harness::http().build().expect("client");
     let base = env.sandbox.base_url().to_string();
     let answer = http
         .post(format!("{base}/_sandbox/control"))

@@ -19,7 +19,7 @@ fn login_config(env: &Env, redirect_uri: &str) -> LoginConfig {
 }
 
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::harness::http()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("browser")

@@ -287,7 +287,9 @@ async fn file_upload_in_chunks() {
     let statuses: Vec<u16> = calls.uploads.iter().map(|u| u.http_status).collect();
     assert_eq!(statuses, [206, 201]);
     // A chunk out of order is refused with 416.
-    let again = reqwest::Client::new()
+    let again = crate::harness::http()
+        .build()
+        .expect("client")
         .put(&upload_url)
         .header("Content-Type", "video/mp4")
         .header("Content-Range", "bytes 0-9999/25000")

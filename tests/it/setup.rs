@@ -184,7 +184,7 @@ async fn web_login_through_browser(d: &Dir, public: &str) -> (String, std::proce
         "the redirect URI is sent exactly as configured: {url}"
     );
     let pem = std::fs::read(d.path("state/sandbox-ca.pem")).expect("media server certificate");
-    let browser = reqwest::Client::builder()
+    let browser = crate::harness::http()
         .redirect(reqwest::redirect::Policy::none())
         .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
         .build()

@@ -38,7 +38,7 @@ pub fn random_string(len: usize) -> String {
     let mut out = String::with_capacity(len);
     let mut buf = [0u8; 64];
     while out.len() < len {
-        if getrandom::fill(&mut buf).is_err() {
+        if getrandom::getrandom(&mut buf).is_err() {
             let nanos = jiff::Timestamp::now().as_nanosecond().unsigned_abs();
             buf.iter_mut()
                 .enumerate()
@@ -58,7 +58,7 @@ pub fn random_string(len: usize) -> String {
 /// A random `u64`.
 pub fn random_u64() -> u64 {
     let mut buf = [0u8; 8];
-    if getrandom::fill(&mut buf).is_err() {
+    if getrandom::getrandom(&mut buf).is_err() {
         return jiff::Timestamp::now().as_nanosecond().unsigned_abs() as u64;
     }
     u64::from_le_bytes(buf)

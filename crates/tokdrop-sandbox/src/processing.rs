@@ -296,8 +296,9 @@ fn puller(shared: &Shared) -> Result<reqwest::Client, String> {
     {
         return Ok(client.clone());
     }
+    // ring, as for the emulator's own TLS; harmless when a provider is already installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = reqwest::Client::builder()
-        .use_rustls_tls()
         .https_only(true)
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))

@@ -168,6 +168,7 @@ impl Run {
         let sandbox = Sandbox::start(config)
             .await
             .map_err(|e| format!("start: {e}"))?;
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(0)

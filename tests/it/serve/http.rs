@@ -12,7 +12,7 @@ use super::support::{self, bounded};
 const SIZE: usize = 3 * 1024 * 1024 + 12_345;
 
 async fn get(url: &str, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, Vec<u8>) {
-    let client = reqwest::Client::new();
+    let client = crate::harness::http().build().expect("client");
     let mut req = client.get(url);
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -47,9 +47,15 @@ async fn full_get_and_head() {
     assert!(h(&headers, "etag").starts_with('"'));
     assert!(!h(&headers, "last-modified").is_empty());
 
-    let head = bounded(reqwest::Client::new().head(&url).send())
-        .await
-        .expect("head");
+    let head = bounded(
+        crate::harness::http()
+            .build()
+            .expect("client")
+            .head(&url)
+            .send(),
+    )
+    .await
+    .expect("head");
     assert_eq!(head.status(), StatusCode::OK);
     for name in [
         "content-length",

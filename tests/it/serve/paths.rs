@@ -105,7 +105,13 @@ async fn verification_files() {
         cfg.verification_dir = Some(verify);
     })
     .await;
-    let resp = reqwest::get(srv.http("/tiktokABC.txt")).await.expect("get");
+    let resp = crate::harness::http()
+        .build()
+        .expect("client")
+        .get(srv.http("/tiktokABC.txt"))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(resp.status(), 200);
     assert_eq!(
         resp.text().await.expect("text"),
@@ -133,7 +139,13 @@ async fn healthz_and_methods() {
     let srv = support::start(|_, _| {}).await;
     let (published, _) = srv.publish("m", "a.mp4", 10);
     let media = format!("/{}", published.url_path);
-    let resp = reqwest::get(srv.http("/healthz")).await.expect("get");
+    let resp = crate::harness::http()
+        .build()
+        .expect("client")
+        .get(srv.http("/healthz"))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.text().await.expect("text").trim(), "ok");
     assert_eq!(

@@ -150,14 +150,11 @@ pub fn status_of(head: &str) -> u16 {
 /// A reqwest client that trusts only the certificate(s) in `pem`, and
 /// resolves `localhost` to `addr`.
 pub fn tls_client(pem: &[u8], addr: SocketAddr) -> reqwest::Client {
-    let mut builder = reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .resolve("localhost", addr);
-    for cert in reqwest::Certificate::from_pem_bundle(pem).expect("pem") {
-        builder = builder.add_root_certificate(cert);
-    }
-    builder.build().expect("client")
+    crate::harness::http()
+        .tls_certs_only(reqwest::Certificate::from_pem_bundle(pem).expect("pem"))
+        .resolve("localhost", addr)
+        .build()
+        .expect("client")
 }
 
 /// A self-signed certificate for localhost: (cert PEM, key PEM).

@@ -29,10 +29,8 @@ async fn self_signed_h2_and_h1() {
     assert_eq!(resp.version(), Version::HTTP_2);
     assert!(bounded(resp.bytes()).await.expect("body") == data);
 
-    let h1 = reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("cert"))
+    let h1 = crate::harness::http()
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).expect("cert")])
         .resolve("localhost", srv.addr)
         .http1_only()
         .build()

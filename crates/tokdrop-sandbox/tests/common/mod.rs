@@ -136,6 +136,7 @@ pub struct Api {
 
 impl Api {
     pub fn new(base: &str) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(5))
