@@ -119,11 +119,6 @@ impl Listener {
 
 async fn metrics(State(admin): State<Admin>) -> Response {
     let snapshot = admin.board.snapshot();
-    let folders: Vec<String> = snapshot
-        .folders
-        .iter()
-        .map(|f| crate::metrics::folder_label(&f.path))
-        .collect();
     let mut accounts: Vec<String> = snapshot.folders.iter().map(|f| f.account.clone()).collect();
     accounts.sort();
     accounts.dedup();
@@ -133,7 +128,34 @@ async fn metrics(State(admin): State<Admin>) -> Response {
             .await
             .unwrap_or_default()
     };
-    let body = crate::metrics::metrics().render(&snapshot, &folders, &tokens);
+    let now = jiff::Timestamp::now();
+    let queues = snapshot
+        .folders
+        .iter()
+        .map(|f| {
+            let waiting: Vec<_> = snapshot
+                .waiting
+                .iter()
+                .filter(|w| w.path.starts_with(&f.path))
+                .collect();
+            let oldest = waiting
+                .iter()
+                .filter_map(|w| Duration::try_from(now.duration_since(w.since)).ok())
+                .max()
+                .unwrap_or_default();
+            crate::metrics::Queue {
+                folder: crate::metrics::folder_label(&f.path),
+                depth: waiting.len(),
+                oldest,
+            }
+        })
+        .collect();
+    let state = crate::metrics::State {
+        queues,
+        paused: snapshot.paused.into_iter().collect(),
+        tokens,
+    };
+    let body = crate::metrics::metrics().render(&state);
     (
         [(
             header::CONTENT_TYPE,

@@ -21,9 +21,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::check::{self, Inspection};
 use crate::claim::WORK_DIR;
 use crate::config::{Config, SidecarPolicy, WatchConfig};
+use crate::inspect::{self, Inspection};
 use crate::items::{self, Found, ItemFiles};
 use crate::status::Board;
 use crate::watch::{FolderWatcher, Hint, HintKind, top_entry};
@@ -461,7 +461,7 @@ fn look(
         Readiness::Complete if w.sidecar == SidecarPolicy::Required && item.sidecar.is_none() => {
             None
         }
-        Readiness::Complete => Some(check::inspect(w, &item)),
+        Readiness::Complete => Some(inspect::inspect(w, &item)),
         _ => None,
     };
     (

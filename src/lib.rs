@@ -43,6 +43,7 @@ pub mod doctor;
 pub mod duration;
 pub mod fsops;
 pub mod handoff;
+pub mod inspect;
 pub mod intake;
 pub mod items;
 pub mod journal;

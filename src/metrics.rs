@@ -16,8 +16,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::status::Snapshot;
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ItemLabels {
     pub folder: String,
@@ -281,39 +279,29 @@ impl Metrics {
             .inc_by(took.as_secs_f64());
     }
 
-    /// The scrape: the state gauges set from `board` and `tokens`, then everything encoded.
-    pub fn render(&self, board: &Snapshot, folders: &[String], tokens: &[TokenExpiry]) -> String {
-        self.set_state(board, folders, tokens);
+    /// The scrape: the state gauges set from `state`, then everything encoded.
+    pub fn render(&self, state: &State) -> String {
+        self.set_state(state);
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
 
-    fn set_state(&self, board: &Snapshot, folders: &[String], tokens: &[TokenExpiry]) {
+    fn set_state(&self, state: &State) {
         self.queue_depth.clear();
         self.queue_oldest.clear();
-        let now = jiff::Timestamp::now();
-        for folder in folders {
-            let waiting: Vec<_> = board
-                .waiting
-                .iter()
-                .filter(|w| w.path.starts_with(folder))
-                .collect();
+        for q in &state.queues {
             let labels = FolderLabels {
-                folder: folder.clone(),
+                folder: q.folder.clone(),
             };
-            self.queue_depth
+            self.queue_depth.get_or_create(&labels).set(q.depth as i64);
+            self.queue_oldest
                 .get_or_create(&labels)
-                .set(waiting.len() as i64);
-            let oldest = waiting
-                .iter()
-                .map(|w| now.duration_since(w.since).as_secs_f64().max(0.0))
-                .fold(0.0, f64::max);
-            self.queue_oldest.get_or_create(&labels).set(oldest);
+                .set(q.oldest.as_secs_f64());
         }
         self.paused.clear();
-        for (account, reason) in &board.paused {
+        for (account, reason) in &state.paused {
             self.paused
                 .get_or_create(&PauseLabels {
                     account: account.clone(),
@@ -323,7 +311,8 @@ impl Metrics {
         }
         self.token_expiry.clear();
         self.refresh_expiry.clear();
-        for t in tokens {
+        let now = jiff::Timestamp::now();
+        for t in &state.tokens {
             let labels = AccountLabels {
                 account: t.account.clone(),
             };
@@ -335,6 +324,24 @@ impl Metrics {
                 .set(now.duration_until(t.refresh).as_secs_f64());
         }
     }
+}
+
+/// What is a state rather than an event, read at scrape time.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    pub queues: Vec<Queue>,
+    /// (account, why it is paused).
+    pub paused: Vec<(String, String)>,
+    pub tokens: Vec<TokenExpiry>,
+}
+
+/// One watch folder's waiting items.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    pub folder: String,
+    pub depth: usize,
+    /// How long the oldest has waited.
+    pub oldest: Duration,
 }
 
 /// When one account's stored tokens expire.
@@ -397,11 +404,16 @@ mod tests {
         m.finished("/in", "default", "published", "", true);
         m.tiktok_call("video_init", "ok");
         m.claim_to_init(Duration::from_secs(3));
-        let mut board = Snapshot::default();
-        board
-            .paused
-            .insert("brand".into(), "paused: daily cap".into());
-        let text = m.render(&board, &["/in".to_string()], &[]);
+        let state = State {
+            queues: vec![Queue {
+                folder: "/in".into(),
+                depth: 0,
+                oldest: Duration::ZERO,
+            }],
+            paused: vec![("brand".into(), "paused: daily cap".into())],
+            tokens: Vec::new(),
+        };
+        let text = m.render(&state);
         assert!(
             text.contains("tokdrop_items_total{folder=\"/in\",status=\"published\",reason=\"\"} 1")
         );

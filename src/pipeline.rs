@@ -11,10 +11,10 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::check::Inspection;
 use crate::claim::{self, ClaimInfo};
 use crate::config::{Config, WatchConfig};
 use crate::diagnostic::Diagnostic;
+use crate::inspect::Inspection;
 use crate::intake::{Candidate, Intake, Verdict};
 use crate::journal::{Journal, Record, Stage};
 use crate::notifications::Notifications;

@@ -8,10 +8,10 @@ use tokio::sync::mpsc;
 
 use super::worker::Queued;
 use super::{PipelineError, Shared, base_result, invalid_result, queue_or_refuse, watch_entry};
-use crate::check;
 use crate::claim;
 use crate::config::WatchConfig;
 use crate::diagnostic::Diagnostic;
+use crate::inspect;
 use crate::items::{self, Found, ItemFiles};
 use crate::journal::{Record, Stage};
 use crate::outcome::{ErrorStage, ResultError, Status};
@@ -91,6 +91,6 @@ fn requeue(
         );
         return;
     };
-    let inspection = check::inspect(w, &item);
+    let inspection = inspect::inspect(w, &item);
     queue_or_refuse(shared, record, inspection, queues);
 }
