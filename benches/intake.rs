@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokdrop::config::Config;
-use tokdrop::intake::{Candidate, Intake};
-use tokdrop::journal::Journal;
-use tokdrop::pipeline::{self, Event, Shared};
-use tokdrop::publish::{Attempt, Job, PublishOutcome, Publisher};
-use tokdrop::status::Board;
+use tokdrop::lifecycle::intake::{Candidate, Intake};
+use tokdrop::lifecycle::journal::Journal;
+use tokdrop::lifecycle::pipeline::{self, Event, Shared};
+use tokdrop::lifecycle::publish::{Attempt, Job, PublishOutcome, Publisher};
+use tokdrop::lifecycle::status::Board;
 
 /// Publishes nothing: every job ends at once as published.
 struct Instant_;
@@ -23,7 +23,7 @@ impl Publisher for Instant_ {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Attempt> + Send + 'a>> {
         Box::pin(async {
             Attempt::Done(Box::new(PublishOutcome {
-                status: tokdrop::outcome::Status::Published,
+                status: tokdrop::lifecycle::outcome::Status::Published,
                 transfer: None,
                 publish_id: None,
                 post_ids: Vec::new(),
@@ -66,7 +66,7 @@ async fn rename_latency(jpg: &[u8]) {
         journal: Journal::open(&config.state_dir).expect("journal"),
         board: Board::default(),
         events,
-        notifications: tokdrop::notifications::Notifications::off(),
+        notifications: tokdrop::lifecycle::notifications::Notifications::off(),
     };
     let cancel = tokio_util::sync::CancellationToken::new();
     let task = tokio::spawn(pipeline::run(shared, Arc::new(Instant_), cancel.clone()));

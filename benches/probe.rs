@@ -16,7 +16,7 @@ fn main() {
             .expect("samples")
             .flatten()
             .map(|e| e.path())
-            .filter(|p| tokdrop::media::MediaKind::from_path(p).is_some())
+            .filter(|p| tokdrop::content::media::MediaKind::from_path(p).is_some())
             .collect();
     files.sort();
     let tmp = tempfile::tempdir().expect("tmp");
@@ -47,10 +47,10 @@ fn main() {
     );
     let mut worst = 0f64;
     for f in &files {
-        let _ = tokdrop::media::probe(f); // warm the page cache
+        let _ = tokdrop::content::media::probe(f); // warm the page cache
         let t = Instant::now();
         for _ in 0..ROUNDS {
-            std::hint::black_box(tokdrop::media::probe(f).ok());
+            std::hint::black_box(tokdrop::content::media::probe(f).ok());
         }
         let probe = t.elapsed().as_secs_f64() / f64::from(ROUNDS);
         let t = Instant::now();

@@ -5,6 +5,7 @@
 //! Creating folders, binding sockets and loading TLS keys happen at service start, not here:
 //! loading a config has no side effects, so `tokdrop check` can run it anywhere.
 
+mod checker;
 mod checks;
 pub mod notifications;
 pub mod raw;
@@ -15,11 +16,11 @@ use std::time::Duration;
 
 use globset::GlobSet;
 
-use crate::diagnostic::{Diagnostic, List};
-use crate::sidecar::{Mode, PostFields};
-use crate::yaml;
+use crate::content::sidecar::{Mode, PostFields};
+use crate::support::diagnostic::{Diagnostic, List};
+use crate::support::yaml;
 
-pub use crate::paths::{absolute, normalize};
+pub use crate::support::paths::{absolute, normalize};
 pub use notifications::{Hooks, OnResult, Webhook};
 pub use raw::{LogFormat, Rotation, SidecarPolicy, Transfer};
 
@@ -241,7 +242,7 @@ impl Config {
                 (mode & 0o004 != 0).then(|| {
                     format!(
                         "{} ({what}) is readable by every user on this machine (mode {:04o}); chmod 600 it, owned by the user tokdrop runs as",
-                        crate::diagnostic::display_path(path),
+                        crate::support::diagnostic::display_path(path),
                         mode & 0o7777
                     )
                 })

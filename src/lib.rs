@@ -31,39 +31,11 @@
 // Diagnostics are returned by value on cold, per-file paths; boxing them buys nothing.
 #![allow(clippy::result_large_err)]
 
-pub mod admin;
-pub mod app;
-pub mod auth;
-pub mod check;
-pub mod claim;
-pub mod cli;
+pub mod commands;
 pub mod config;
-pub mod diagnostic;
-pub mod doctor;
-pub mod duration;
-pub mod fsops;
-pub mod handoff;
-pub mod inspect;
-pub mod intake;
-pub mod items;
-pub mod journal;
-pub mod ledger;
-pub mod logging;
-pub mod media;
-pub mod metrics;
-pub mod notifications;
-pub mod outcome;
-pub mod paths;
-pub mod pipeline;
-pub mod post;
-pub mod publish;
-pub mod reload;
-pub mod results;
+pub mod content;
+pub mod lifecycle;
 pub mod serve;
 pub mod service;
-pub mod sidecar;
-pub mod status;
-pub mod systemd;
+pub mod support;
 pub mod tiktok;
-pub mod watch;
-pub mod yaml;

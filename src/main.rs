@@ -3,5 +3,5 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    tokdrop::app::run(tokdrop::cli::Cli::parse())
+    tokdrop::commands::app::run(tokdrop::commands::cli::Cli::parse())
 }

@@ -13,6 +13,8 @@
 mod body;
 mod conn;
 mod files;
+pub mod handoff;
+mod identity;
 mod range;
 mod registry;
 mod router;
@@ -27,8 +29,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use registry::{
-    FileIdentity, FileStats, ItemId, ItemStats, PublishedFile, RegisterError, Registry, ServedFile,
-    url_path,
+    FileStats, ItemId, ItemStats, PublishedFile, RegisterError, Registry, ServedFile, url_path,
 };
 pub use server::Server;
 pub use tls::TlsHandle;
@@ -66,7 +67,7 @@ pub struct ServeConfig {
     /// Root-level verification files are served from here (no subpaths).
     pub verification_dir: Option<PathBuf>,
     /// The Web-platform login's redirect path (`/oauth/callback/`) and the `state_dir` whose
-    /// `login/` folder hands it to the waiting `auth login` ([`crate::handoff`]).
+    /// `login/` folder hands it to the waiting `auth login` ([`crate::serve::handoff`]).
     pub oauth_callback: Option<(String, PathBuf)>,
     /// Most connections at once; when full, a new connection takes the slot of the oldest
     /// one that has not asked for media with a valid token (see `slots`), or is closed.

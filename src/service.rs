@@ -1,7 +1,12 @@
 //! `tokdrop run`: builds every component from the config and runs them until SIGINT/SIGTERM —
 //! the HTTPS media server, the TikTok client and token manager (or, with `--sandbox`, the
 //! built-in emulator with a self-signed certificate and a token for every account), the
-//! publisher and the folder pipeline. Owns the cancellation token; [`crate::reload`] handles SIGHUP.
+//! publisher and the folder pipeline. Owns the cancellation token; [`crate::service::reload`] handles SIGHUP.
+
+pub mod admin;
+pub mod logging;
+pub mod reload;
+pub mod systemd;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,14 +15,14 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Listen, SecretSource, Tls};
-use crate::journal::Journal;
-use crate::notifications::{Backoff, Delivery, Notifications, Outbox};
-use crate::pipeline::{self, Shared};
-use crate::publish::tiktok::TikTokPublisher;
-use crate::reload::{self, Reload, SandboxLogin};
+use crate::lifecycle::journal::Journal;
+use crate::lifecycle::notifications::{Backoff, Delivery, Notifications, Outbox};
+use crate::lifecycle::pipeline::{self, Shared};
+use crate::lifecycle::publish::tiktok::TikTokPublisher;
+use crate::lifecycle::status::Board;
 use crate::serve::{self, Registry, ServeConfig, Server, TlsSource};
-use crate::status::Board;
-use crate::systemd::Notifier;
+use crate::service::reload::{Reload, SandboxLogin};
+use crate::service::systemd::Notifier;
 use crate::tiktok::Secret;
 use crate::tiktok::client::{Client, ClientConfig};
 use crate::tiktok::token_store::TokenStore;
@@ -34,7 +39,7 @@ pub enum ServiceError {
     #[error(transparent)]
     Pipeline(#[from] pipeline::PipelineError),
     #[error(transparent)]
-    Journal(#[from] crate::journal::JournalError),
+    Journal(#[from] crate::lifecycle::journal::JournalError),
     #[error("the built-in TikTok emulator cannot start: {0}")]
     Sandbox(String),
     #[error(
@@ -157,11 +162,13 @@ pub async fn run(
     config: Config,
     sandbox: bool,
     cancel: CancellationToken,
-    log: Option<Arc<crate::logging::LogGuard>>,
+    log: Option<Arc<crate::service::logging::LogGuard>>,
 ) -> Result<(), ServiceError> {
-    crate::fsops::create_private_dir(&config.state_dir).map_err(|source| ServiceError::State {
-        path: config.state_dir.clone(),
-        source,
+    crate::support::fsops::create_private_dir(&config.state_dir).map_err(|source| {
+        ServiceError::State {
+            path: config.state_dir.clone(),
+            source,
+        }
     })?;
     // The sandbox uses neither the secret nor the key files.
     for line in config.exposed_secrets().iter().filter(|_| !sandbox) {
@@ -229,12 +236,12 @@ pub async fn run(
     let (notifications, delivery_task) = start_notifications(&config, &journal, &cancel)?;
     let (events, events_rx) = broadcast::channel(1024);
     let board = Board::default();
-    let stall_limit = crate::admin::stall_limit();
+    let stall_limit = crate::service::admin::stall_limit();
     if let Some(addr) = config.admin {
-        let listener = crate::admin::Listener::bind(addr)
+        let listener = crate::service::admin::Listener::bind(addr)
             .await
             .map_err(|source| ServiceError::Admin { addr, source })?;
-        let admin = crate::admin::Admin {
+        let admin = crate::service::admin::Admin {
             board: board.clone(),
             journal_dir: journal.dir().to_path_buf(),
             tokens: TokenStore::new(config.state_dir.join("tokens")),
@@ -406,7 +413,7 @@ async fn talk_to_systemd(
 }
 
 /// The one-line `STATUS=` text: what is being published, paused accounts, the queue.
-pub fn status_line(s: &crate::status::Snapshot) -> String {
+pub fn status_line(s: &crate::lifecycle::status::Snapshot) -> String {
     let mut parts = Vec::new();
     for f in &s.in_flight {
         parts.push(format!("publishing {}: {}", f.item, f.stage));
@@ -424,11 +431,11 @@ pub fn status_line(s: &crate::status::Snapshot) -> String {
             .filter(|w| w.reason.starts_with(prefix))
             .count()
     };
-    let stuck = count(crate::status::CANNOT_TAKE);
+    let stuck = count(crate::lifecycle::status::CANNOT_TAKE);
     if stuck > 0 {
         parts.push(format!("{stuck} cannot be taken (see tokdrop status)"));
     }
-    let unfinished = count(crate::status::CANNOT_FINISH);
+    let unfinished = count(crate::lifecycle::status::CANNOT_FINISH);
     if unfinished > 0 {
         parts.push(format!(
             "{unfinished} cannot be moved to done/failed (see tokdrop status)"
@@ -463,7 +470,7 @@ async fn stop_on_signal(cancel: CancellationToken, notifier: Notifier) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::{InFlight, Snapshot, Waiting};
+    use crate::lifecycle::status::{InFlight, Snapshot, Waiting};
 
     fn waiting(path: &str, reason: &str) -> Waiting {
         Waiting {

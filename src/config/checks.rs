@@ -5,19 +5,20 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use crate::paths::{absolute, normalize};
+use crate::support::paths::absolute;
 use std::time::Duration;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
+use super::checker::Checker;
 use super::notifications::{self, Hooks};
 use super::raw::{RawConfig, RawServer, RawTiktok, RawWatch};
 use super::{
     Config, Listen, LogConfig, SecretSource, ServerConfig, TiktokConfig, Tls, WatchConfig,
 };
-use crate::diagnostic::{Diagnostic, display_path};
-use crate::sidecar::PrivacyLevel;
-use crate::yaml::did_you_mean;
+use crate::content::sidecar::PrivacyLevel;
+use crate::support::diagnostic::{Diagnostic, display_path};
+use crate::support::yaml::did_you_mean;
 
 /// Scopes TikTok knows that matter to tokdrop (tiktok-api.md §3.1).
 pub const KNOWN_SCOPES: [&str; 6] = [
@@ -29,51 +30,12 @@ pub const KNOWN_SCOPES: [&str; 6] = [
     "video.list",
 ];
 
-pub(super) struct Checker<'a> {
-    file: &'a Path,
-    base: PathBuf,
-    problems: Vec<Diagnostic>,
-}
-
-impl Checker<'_> {
-    pub(super) fn err(
-        &mut self,
-        key: impl Into<String>,
-        msg: impl Into<String>,
-        help: impl Into<String>,
-    ) {
-        self.problems
-            .push(Diagnostic::at_key(self.file, key, msg).with_help(help));
-    }
-
-    pub(super) fn path(&self, p: &Path) -> PathBuf {
-        normalize(&self.base.join(p))
-    }
-
-    /// An optional file that must exist when given.
-    fn existing_file(&mut self, key: &str, p: &Path) -> PathBuf {
-        let abs = self.path(p);
-        if !abs.is_file() {
-            self.err(
-                key,
-                format!("the file {} does not exist", display_path(&abs)),
-                "fix the path (relative paths are relative to the config file's folder)",
-            );
-        }
-        abs
-    }
-}
-
 /// Checks `raw` (read from `file`) and builds the [`Config`].
 pub fn check(file: &Path, raw: RawConfig) -> Result<Config, Vec<Diagnostic>> {
     let base = absolute(file)
         .parent()
         .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
-    let mut c = Checker {
-        file,
-        base,
-        problems: Vec::new(),
-    };
+    let mut c = Checker::new(file, base);
     let state_dir = c.path(&raw.state_dir);
     if state_dir.exists() && !state_dir.is_dir() {
         c.err(
@@ -535,7 +497,7 @@ fn check_watch(c: &mut Checker, i: usize, raw: RawWatch, global: &Hooks) -> Watc
             "create it (mkdir -p) or fix the path; relative paths are relative to the config file's folder",
         );
     }
-    if !crate::sidecar::rules::is_valid_account(&raw.account) {
+    if !crate::content::sidecar::rules::is_valid_account(&raw.account) {
         c.err(
             key("account"),
             format!("'{}' is not a valid account name", raw.account),

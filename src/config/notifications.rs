@@ -1,15 +1,15 @@
 //! The notification keys of `watch.yaml` (`on_result`, `webhook`; globally or per watch folder,
 //! a folder's value replacing the global one): how serde reads them and how they are checked.
-//! Delivering them is `crate::notifications`' business.
+//! Delivering them is `crate::lifecycle::notifications`' business.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::checks::Checker;
-use crate::diagnostic::display_path;
-use crate::duration::HumanDuration;
+use super::checker::Checker;
+use crate::support::diagnostic::display_path;
+use crate::support::duration::HumanDuration;
 
 /// `on_result:` as written.
 #[derive(Debug, Clone, Deserialize)]

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::notifications::{RawOnResult, RawWebhook};
-use crate::duration::HumanDuration;
-use crate::sidecar::{Mode, PostFields};
+use crate::content::sidecar::{Mode, PostFields};
+use crate::support::duration::HumanDuration;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -32,7 +32,7 @@ fn setup(yaml: &str) -> (tempfile::TempDir, Result<Config, ConfigError>) {
     (dir, r)
 }
 
-fn problems(r: Result<Config, ConfigError>) -> Vec<crate::diagnostic::Diagnostic> {
+fn problems(r: Result<Config, ConfigError>) -> Vec<crate::support::diagnostic::Diagnostic> {
     match r {
         Err(ConfigError::Invalid { problems, .. }) => problems,
         other => panic!("expected an invalid config, got {other:?}"),

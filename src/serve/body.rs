@@ -14,19 +14,32 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{Method, Version};
+use http::{Method, Response, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
 use tokio::task::JoinHandle;
-
-use super::registry::ItemEntry;
 
 /// Bytes read from disk per chunk.
 const CHUNK: u64 = 256 * 1024;
 
+/// Where a body reports what it delivered (the registry's entry of the item).
+pub(crate) trait DeliveryStats: Send + Sync {
+    /// `n` more body bytes of file `index` were handed to the connection.
+    fn note_bytes(&self, index: usize, n: u64);
+    /// A body of file `index` ended having delivered `[start, start+len)`.
+    fn note_delivered(&self, index: usize, start: u64, len: u64, complete: bool);
+}
+
 /// Which registered file a body belongs to, for statistics.
 pub(crate) struct Delivery {
-    pub(crate) item: Arc<ItemEntry>,
+    pub(crate) item: Arc<dyn DeliveryStats>,
     pub(crate) index: usize,
+}
+
+/// An empty response with `status`.
+pub(crate) fn plain(status: StatusCode) -> Response<ServeBody> {
+    let mut resp = Response::new(ServeBody::empty());
+    *resp.status_mut() = status;
+    resp
 }
 
 /// The access log line of one request, emitted when its body is dropped.
@@ -76,7 +89,7 @@ impl ServeBody {
     /// Streams `len` bytes of `file` from `start`.
     pub(crate) fn file(file: File, start: u64, len: u64, delivery: Option<Delivery>) -> Self {
         if delivery.is_some() {
-            crate::metrics::metrics().pull_active(true);
+            crate::support::metrics::metrics().pull_active(true);
         }
         Self::with(Kind::File(FileStream {
             file: Arc::new(file),
@@ -140,7 +153,7 @@ impl FileStream {
 impl Drop for FileStream {
     fn drop(&mut self) {
         if let Some(d) = &self.delivery {
-            crate::metrics::metrics().pull_active(false);
+            crate::support::metrics::metrics().pull_active(false);
             let sent = self.next - self.start;
             d.item
                 .note_delivered(d.index, self.start, sent, self.next == self.end);
@@ -206,7 +219,7 @@ impl Body for ServeBody {
         this.sent += expected;
         if let Some(d) = &stream.delivery {
             d.item.note_bytes(d.index, expected);
-            crate::metrics::metrics().served(expected);
+            crate::support::metrics::metrics().served(expected);
         }
         if stream.next < stream.end {
             stream.start_read(); // read ahead while this chunk is written

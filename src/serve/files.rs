@@ -2,43 +2,15 @@
 //! and turning an open file into a full, partial, 416 or HEAD response with
 //! exact validators and a bounded-memory streaming body.
 
-use std::fs::{File, OpenOptions};
-use std::io;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::fs::File;
 use std::time::SystemTime;
 
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
 
 use super::body::{Delivery, ServeBody};
+use super::identity::FileIdentity;
 use super::range::{self, RangeDecision};
-use super::registry::FileIdentity;
-
-/// Opens `path` read-only without following a final symlink and returns it
-/// with its identity. Anything but a regular file is `NotFound`.
-pub(crate) fn open_nofollow(path: &Path) -> io::Result<(File, FileIdentity)> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.file_type().is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            "not a regular file",
-        ));
-    }
-    Ok((file, FileIdentity::of(&meta)))
-}
-
-/// Runs [`open_nofollow`] on the blocking pool.
-pub(crate) async fn open_async(path: &Path) -> io::Result<(File, FileIdentity)> {
-    let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || open_nofollow(&path))
-        .await
-        .map_err(io::Error::other)?
-}
 
 /// `Content-Type` from the file extension.
 pub(crate) fn content_type(name: &str) -> &'static str {
@@ -106,7 +78,7 @@ pub(crate) fn respond(
                 .header(header::CONTENT_RANGE, format!("bytes */{size}"))
                 .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
                 .body(ServeBody::text("range not satisfiable\n"))
-                .unwrap_or_else(|_| super::router::plain(StatusCode::RANGE_NOT_SATISFIABLE));
+                .unwrap_or_else(|_| super::body::plain(StatusCode::RANGE_NOT_SATISFIABLE));
         }
     };
     let body = if method == Method::HEAD {
@@ -119,12 +91,13 @@ pub(crate) fn respond(
         .header(header::CONTENT_TYPE, content_type(name))
         .header(header::CONTENT_LENGTH, len)
         .body(body)
-        .unwrap_or_else(|_| super::router::plain(StatusCode::INTERNAL_SERVER_ERROR))
+        .unwrap_or_else(|_| super::body::plain(StatusCode::INTERNAL_SERVER_ERROR))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::serve::identity::open_nofollow;
     use std::os::unix::fs::symlink;
 
     /// Content types follow the extension, case-insensitively.

@@ -4,17 +4,16 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::Metadata;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use tokio::time::Instant;
 
-use super::files;
+use super::body::DeliveryStats;
+use super::identity::{self, FileIdentity};
 use super::stats::StatsState;
 pub use super::stats::{FileStats, ItemStats};
 
@@ -61,30 +60,6 @@ impl From<u64> for ItemId {
     }
 }
 
-/// What a file was when it was claimed; a request is refused if it differs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FileIdentity {
-    pub size: u64,
-    pub mtime: SystemTime,
-    /// Inode change time in nanoseconds (a chmod, a hard link, a rewrite that kept mtime).
-    pub ctime_ns: i128,
-    pub dev: u64,
-    pub ino: u64,
-}
-
-impl FileIdentity {
-    pub fn of(meta: &Metadata) -> Self {
-        let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-        FileIdentity {
-            size: meta.len(),
-            mtime,
-            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
-            dev: meta.dev(),
-            ino: meta.ino(),
-        }
-    }
-}
-
 /// A file to publish under `name` (exactly the last URL segment, decoded).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServedFile {
@@ -98,7 +73,7 @@ impl ServedFile {
     /// Snapshots `path` now (without following a final symlink).
     pub fn snapshot(name: impl Into<String>, path: impl Into<PathBuf>) -> io::Result<Self> {
         let path = path.into();
-        let (_file, identity) = files::open_nofollow(&path)?;
+        let (_file, identity) = identity::open_nofollow(&path)?;
         Ok(ServedFile {
             name: name.into(),
             path,
@@ -191,11 +166,14 @@ impl ItemEntry {
     pub(crate) fn note_changed(&self) {
         lock(&self.stats).note_changed();
     }
-    pub(crate) fn note_bytes(&self, index: usize, n: u64) {
+}
+
+impl DeliveryStats for ItemEntry {
+    fn note_bytes(&self, index: usize, n: u64) {
         lock(&self.stats).note_bytes(index, n);
     }
     /// A body of file `index` ended having delivered `[start, start+len)`.
-    pub(crate) fn note_delivered(&self, index: usize, start: u64, len: u64, complete: bool) {
+    fn note_delivered(&self, index: usize, start: u64, len: u64, complete: bool) {
         let size = self.files.get(index).map_or(0, |f| f.identity.size);
         let mut stats = lock(&self.stats);
         let was_whole = stats.is_whole();
@@ -206,7 +184,7 @@ impl ItemEntry {
                 .first_access
                 .and_then(|t| t.elapsed().ok())
                 .unwrap_or_default();
-            crate::metrics::metrics().pull_done(took);
+            crate::support::metrics::metrics().pull_done(took);
         }
     }
 }
@@ -281,7 +259,7 @@ impl Registry {
                 return Err(RegisterError::RelativePath(f.path.clone()));
             }
         }
-        let stats = StatsState::new(&files);
+        let stats = StatsState::new(files.iter().map(|f| f.name.as_str()));
         let entry = Arc::new(ItemEntry {
             id: item.clone(),
             files,

@@ -15,6 +15,7 @@ use percent_encoding::percent_decode_str;
 
 use super::body::{AccessLog, Delivery, ServeBody};
 use super::files;
+use super::identity;
 use super::registry::{Registry, TOKEN_LEN, check_name};
 
 /// Longest request path considered at all, in bytes.
@@ -102,13 +103,13 @@ async fn route(state: &AppState, req: &Parts, valued: &AtomicBool) -> Response<S
 async fn oauth_callback(state_dir: &Path, query: &str) -> Response<ServeBody> {
     let (dir, query) = (state_dir.to_path_buf(), query.to_string());
     let delivered =
-        tokio::task::spawn_blocking(move || crate::handoff::deliver(&dir, &query)).await;
+        tokio::task::spawn_blocking(move || crate::serve::handoff::deliver(&dir, &query)).await;
     match delivered {
-        Ok(Ok(crate::handoff::Delivered::Handed)) => text(
+        Ok(Ok(crate::serve::handoff::Delivered::Handed)) => text(
             StatusCode::OK,
             "tokdrop: TikTok's answer was handed to `tokdrop auth login`. You can close this tab and return to the terminal.\n",
         ),
-        Ok(Ok(crate::handoff::Delivered::NobodyWaiting)) => text(
+        Ok(Ok(crate::serve::handoff::Delivered::NobodyWaiting)) => text(
             StatusCode::BAD_REQUEST,
             "tokdrop: no `tokdrop auth login` is waiting for this answer (it was already used, or the command timed out or was stopped). Run tokdrop auth login again.\n",
         ),
@@ -154,7 +155,7 @@ async fn media(
         return method_not_allowed();
     }
     item.note_request(index);
-    let (file, identity) = match files::open_async(&served.path).await {
+    let (file, identity) = match identity::open_async(&served.path).await {
         Ok(opened) if opened.1 == served.identity => opened,
         outcome => {
             item.note_changed();
@@ -188,7 +189,7 @@ async fn verification(dir: &Path, req: &Parts, raw: &str) -> Response<ServeBody>
     if !is_verification_name(&name) {
         return not_found();
     }
-    match files::open_async(&dir.join(&name)).await {
+    match identity::open_async(&dir.join(&name)).await {
         Ok((file, id)) => files::respond(&req.method, &req.headers, file, &id, &name, None),
         Err(_) => not_found(),
     }
@@ -239,12 +240,6 @@ fn redact(path: &str) -> String {
     let short: String = token.chars().take(6).collect();
     let sep = if rest.contains('/') { "/" } else { "" };
     format!("/media/{short}…{sep}{tail}")
-}
-
-pub(crate) fn plain(status: StatusCode) -> Response<ServeBody> {
-    let mut resp = Response::new(ServeBody::empty());
-    *resp.status_mut() = status;
-    resp
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<ServeBody> {

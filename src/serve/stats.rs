@@ -4,8 +4,6 @@
 
 use std::time::SystemTime;
 
-use super::registry::ServedFile;
-
 /// Past this many disjoint delivered ranges per file, coverage restarts.
 const MAX_COVERAGE_RANGES: usize = 64;
 
@@ -49,20 +47,22 @@ pub(crate) struct StatsState {
 }
 
 impl StatsState {
-    pub(crate) fn new(files: &[ServedFile]) -> Self {
-        let stats = ItemStats {
-            files: files
-                .iter()
-                .map(|f| FileStats {
-                    name: f.name.clone(),
-                    ..FileStats::default()
-                })
-                .collect(),
-            ..ItemStats::default()
-        };
+    /// Statistics of an item whose files have these names.
+    pub(crate) fn new<'n>(names: impl IntoIterator<Item = &'n str>) -> Self {
+        let files: Vec<FileStats> = names
+            .into_iter()
+            .map(|name| FileStats {
+                name: name.to_string(),
+                ..FileStats::default()
+            })
+            .collect();
+        let coverage = vec![Vec::new(); files.len()];
         StatsState {
-            stats,
-            coverage: vec![Vec::new(); files.len()],
+            stats: ItemStats {
+                files,
+                ..ItemStats::default()
+            },
+            coverage,
         }
     }
 
@@ -169,7 +169,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("a.mp4");
         std::fs::write(&path, [0u8; 10]).expect("write");
-        StatsState::new(&[ServedFile::snapshot("a.mp4", &path).expect("snapshot")])
+        StatsState::new(["a.mp4"])
     }
 
     /// "TikTok fetched" counts distinct bytes: 48 full downloads of a file are 100 %, not

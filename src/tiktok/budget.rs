@@ -55,7 +55,7 @@ pub enum Bucket {
 fn note_wait(bucket: Bucket, began: Instant, now: Instant) {
     let waited = now.saturating_duration_since(began);
     if waited >= Duration::from_millis(1) {
-        crate::metrics::metrics().rate_wait(bucket.name(), waited);
+        crate::support::metrics::metrics().rate_wait(bucket.name(), waited);
     }
 }
 
@@ -128,7 +128,7 @@ pub struct RateBudget {
 impl RateBudget {
     pub fn new(limits: BudgetLimits) -> Self {
         for bucket in Bucket::ALL {
-            crate::metrics::metrics().rate_bucket(bucket.name());
+            crate::support::metrics::metrics().rate_bucket(bucket.name());
         }
         Self {
             limits,

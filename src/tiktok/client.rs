@@ -230,12 +230,12 @@ impl Client {
             tries += 1;
             let failure = match attempt().await {
                 Ok(value) => {
-                    crate::metrics::metrics().tiktok_call(endpoint.name(), "ok");
+                    crate::support::metrics::metrics().tiktok_call(endpoint.name(), "ok");
                     return Ok(value);
                 }
                 Err(failure) => failure,
             };
-            crate::metrics::metrics().tiktok_call(endpoint.name(), &failure.error().code);
+            crate::support::metrics::metrics().tiktok_call(endpoint.name(), &failure.error().code);
             let error = failure.error();
             tracing::debug!(
                 endpoint = endpoint.name(),

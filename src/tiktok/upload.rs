@@ -93,7 +93,7 @@ impl Client {
             )));
         }
         let owned = path.to_path_buf();
-        let file = tokio::task::spawn_blocking(move || crate::fsops::open_regular(&owned))
+        let file = tokio::task::spawn_blocking(move || crate::support::fsops::open_regular(&owned))
             .await
             .map_err(|e| failed(file_error(e.to_string())))?
             .map_err(|e| failed(file_error(format!("{}: {e}", path.display()))))?;
@@ -210,7 +210,7 @@ impl Client {
                 let sent = self
                     .put_chunk(upload_url, path, plan, chunk, content_type)
                     .await;
-                crate::metrics::metrics().tiktok_call(
+                crate::support::metrics::metrics().tiktok_call(
                     Endpoint::Upload.name(),
                     sent.as_ref()
                         .map_or_else(|f| f.error.code.as_str(), |_| "ok"),

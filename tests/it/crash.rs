@@ -57,7 +57,7 @@ fn crash_child() {
             init_log: Some(dir.join("inits.log")),
             ..Default::default()
         });
-        let observer: tokdrop::journal::Observer = Arc::new(move |r| {
+        let observer: tokdrop::lifecycle::journal::Observer = Arc::new(move |r| {
             if pause {
                 println!("TRANSITION {} {}", r.item, r.stage.name());
                 std::io::stdout().flush().expect("stdout");

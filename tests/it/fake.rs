@@ -11,11 +11,11 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use tokdrop::config::Config;
-use tokdrop::journal::Journal;
-use tokdrop::outcome::{ErrorStage, ResultError, Status};
-use tokdrop::pipeline::{self, Event, Shared};
-use tokdrop::publish::{Attempt, Job, PublishOutcome, Publisher};
-use tokdrop::status::Board;
+use tokdrop::lifecycle::journal::Journal;
+use tokdrop::lifecycle::outcome::{ErrorStage, ResultError, Status};
+use tokdrop::lifecycle::pipeline::{self, Event, Shared};
+use tokdrop::lifecycle::publish::{Attempt, Job, PublishOutcome, Publisher};
+use tokdrop::lifecycle::status::Board;
 
 /// Publishes instantly: journals the init intent and a publish_id, like the real one.
 #[derive(Default)]
@@ -138,7 +138,7 @@ impl Service {
     pub fn start_observed(
         config_file: &std::path::Path,
         publisher: Arc<FakePublisher>,
-        observer: Option<tokdrop::journal::Observer>,
+        observer: Option<tokdrop::lifecycle::journal::Observer>,
     ) -> Service {
         let config = Arc::new(Config::load(config_file).expect("valid test config"));
         std::fs::create_dir_all(&config.state_dir).expect("state dir");
@@ -153,7 +153,7 @@ impl Service {
             journal,
             board: Board::default(),
             events: events_tx,
-            notifications: tokdrop::notifications::Notifications::off(),
+            notifications: tokdrop::lifecycle::notifications::Notifications::off(),
         };
         let cancel = CancellationToken::new();
         let task = tokio::spawn({

@@ -1,7 +1,7 @@
 //! Fuzzing the readers of hostile input (issue 17): every media probe and the sidecar reader,
 //! on arbitrary bytes and on mutations of real files. They must never panic, and a probe must
-//! never read more than its budget ([`tokdrop::media::PROBE_MAX_READS`] reads,
-//! [`tokdrop::media::PROBE_MAX_BYTES`] bytes) — a bound on time that needs no clock.
+//! never read more than its budget ([`tokdrop::content::media::PROBE_MAX_READS`] reads,
+//! [`tokdrop::content::media::PROBE_MAX_BYTES`] bytes) — a bound on time that needs no clock.
 //!
 //! CI runs proptest's default 256 cases per property; the long run sets `PROPTEST_CASES`
 //! (see README: Running the tests).
@@ -10,7 +10,7 @@ use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use proptest::prelude::*;
-use tokdrop::media::{self, ImageFormat, MediaKind, VideoContainer};
+use tokdrop::content::media::{self, ImageFormat, MediaKind, VideoContainer};
 
 /// Counts what a probe reads from the "file".
 struct Counting {
@@ -108,7 +108,7 @@ proptest! {
 
     #[test]
     fn the_sidecar_reader_survives_arbitrary_text(text in "\\PC{0,400}") {
-        let _ = tokdrop::sidecar::parse(Path::new("fuzz.yaml"), &text);
+        let _ = tokdrop::content::sidecar::parse(Path::new("fuzz.yaml"), &text);
     }
 
     #[test]
@@ -123,7 +123,7 @@ proptest! {
             0..30,
         )
     ) {
-        let _ = tokdrop::sidecar::parse(Path::new("fuzz.yaml"), &lines.join("\n"));
+        let _ = tokdrop::content::sidecar::parse(Path::new("fuzz.yaml"), &lines.join("\n"));
     }
 }
 

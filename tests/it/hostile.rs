@@ -351,7 +351,7 @@ async fn crafted_mp4s_are_refused_without_holding_anything_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_name_with_a_newline_forges_nothing() {
     let r = start("", |_| {}).await;
-    let name = "x\n2026-01-01T00:00:00.000000Z  INFO tokdrop::pipeline: forged.jpg";
+    let name = "x\n2026-01-01T00:00:00.000000Z  INFO tokdrop::lifecycle::pipeline: forged.jpg";
     r.d.copy_sample("photo.jpg", "outside/p.jpg");
     std::fs::rename(r.d.path("outside/p.jpg"), r.d.path("inbox").join(name)).expect("mv");
     let line = r.wait_line("finished item=", 60);

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokdrop::outcome::Status;
+use tokdrop::lifecycle::outcome::Status;
 
 use crate::fake::{FakePublisher, Service};
 use crate::harness::{Dir, sample};
@@ -368,8 +368,10 @@ async fn next_deferred(s: &mut Service) -> (String, String) {
             .expect("an item is put off")
             .expect("events")
         {
-            tokdrop::pipeline::Event::Deferred { item, reason } => return (item, reason),
-            tokdrop::pipeline::Event::Claimed { .. } => {}
+            tokdrop::lifecycle::pipeline::Event::Deferred { item, reason } => {
+                return (item, reason);
+            }
+            tokdrop::lifecycle::pipeline::Event::Claimed { .. } => {}
             e => panic!("unexpected {e:?}"),
         }
     }
@@ -381,7 +383,7 @@ async fn next_deferred(s: &mut Service) -> (String, String) {
 async fn a_failed_claim_is_retried() {
     let (d, p) = setup("");
     let mut s = start(&d, &p);
-    while s.events.recv().await.expect("events") != tokdrop::pipeline::Event::Started {}
+    while s.events.recv().await.expect("events") != tokdrop::lifecycle::pipeline::Event::Started {}
     // The pipeline created the work area at start; a file in its place makes every claim fail.
     fs::remove_dir(d.path("inbox/.tokdrop")).expect("rmdir");
     d.write("inbox/.tokdrop", "");
@@ -415,7 +417,7 @@ async fn a_failed_claim_is_retried() {
 async fn a_failed_finish_is_retried() {
     let (d, p) = setup("");
     let mut s = start(&d, &p);
-    while s.events.recv().await.expect("events") != tokdrop::pipeline::Event::Started {}
+    while s.events.recv().await.expect("events") != tokdrop::lifecycle::pipeline::Event::Started {}
     // A file where the done folder should be: moving the item there fails.
     fs::remove_dir(d.path("done")).expect("rmdir");
     d.write("done", "");
@@ -452,7 +454,8 @@ async fn an_outcome_the_journal_cannot_record_is_kept() {
     let mut s = start(&d, &p);
     rename_in_photo(&d, "j.jpg");
     let id = loop {
-        if let tokdrop::pipeline::Event::Claimed { id, .. } = s.events.recv().await.expect("events")
+        if let tokdrop::lifecycle::pipeline::Event::Claimed { id, .. } =
+            s.events.recv().await.expect("events")
         {
             break id;
         }

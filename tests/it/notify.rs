@@ -461,7 +461,7 @@ async fn a_pause_is_notified_once() {
     r.finished("first.jpg", 60);
     r.d.copy_sample("photo.jpg", "inbox/capped.jpg");
     r.wait_line("daily post limit", 60);
-    r.wait_line("event=\"paused\" target=\"on_result\" about=default}: tokdrop::notifications: notification delivered", 30);
+    r.wait_line("event=\"paused\" target=\"on_result\" about=default}: tokdrop::lifecycle::notifications: notification delivered", 30);
     // A new login makes the worker re-check at once; the cap still holds. (A login stored
     // in the instant before the worker starts waiting is not seen as new: log in again.)
     let mut rechecked = false;

@@ -3,8 +3,8 @@
 
 use std::fs;
 
-use tokdrop::outcome::Status;
-use tokdrop::pipeline::Event;
+use tokdrop::lifecycle::outcome::Status;
+use tokdrop::lifecycle::pipeline::Event;
 
 use crate::fake::{FakePublisher, Service};
 use crate::harness::{CONFIG, Dir};

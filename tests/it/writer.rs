@@ -12,9 +12,9 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::time::Duration;
 
-use tokdrop::intake::{Readiness, Tracker};
-use tokdrop::items::ItemFiles;
-use tokdrop::sidecar::rules::Kind;
+use tokdrop::content::sidecar::rules::Kind;
+use tokdrop::lifecycle::intake::{Readiness, Tracker};
+use tokdrop::lifecycle::items::ItemFiles;
 use tokio::time::Instant;
 
 use crate::harness::sample;

@@ -1,0 +1,400 @@
+//! What the service is doing, for `tokdrop status` and systemd's `STATUS=`: items waiting (and
+//! why), the item in flight and its stage, paused accounts. The service keeps a [`Board`] in
+//! memory and writes it to `state_dir/status.json` (atomically) whenever it changes; `tokdrop
+//! status` reads that file, so it works while the service runs, from another process.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::support::diagnostic::printable;
+use crate::support::fsops;
+
+/// How the reason of an item whose claim failed begins (systemd's STATUS= counts them).
+pub const CANNOT_TAKE: &str = "cannot take it";
+/// How the reason of an item that could not be moved to done/ or failed/ begins.
+pub const CANNOT_FINISH: &str = "cannot finish";
+
+/// Why an item has not been taken yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    /// The media file or photo-set folder.
+    pub path: PathBuf,
+    /// "settling", "waiting for sidecar", "incomplete: no moov box", "scheduled for …", "queued".
+    pub reason: String,
+    pub since: jiff::Timestamp,
+}
+
+/// The item being published right now for one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlight {
+    pub id: String,
+    pub item: String,
+    pub account: String,
+    /// "claimed", "creator_info", "init", "processing (polled 4×)", …
+    pub stage: String,
+    pub publish_id: Option<String>,
+    pub bytes_fetched: Option<u64>,
+    pub bytes_total: Option<u64>,
+    pub started_at: jiff::Timestamp,
+}
+
+/// A folder the running service watches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Folder {
+    pub path: PathBuf,
+    pub account: String,
+    pub mode: crate::content::sidecar::Mode,
+}
+
+/// The whole snapshot written to `status.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub pid: u32,
+    pub updated_at: Option<jiff::Timestamp>,
+    pub waiting: Vec<Waiting>,
+    pub in_flight: Vec<InFlight>,
+    /// account → why it is paused.
+    pub paused: BTreeMap<String, String>,
+    /// The watched folders (they change on a reload).
+    #[serde(default)]
+    pub folders: Vec<Folder>,
+}
+
+#[derive(Default)]
+struct Inner {
+    waiting: BTreeMap<PathBuf, Waiting>,
+    in_flight: BTreeMap<String, InFlight>,
+    paused: BTreeMap<String, String>,
+    folders: Vec<Folder>,
+    /// Per account with an item in flight: the worker's heartbeat.
+    beats: BTreeMap<String, Beat>,
+}
+
+/// When a worker last showed progress, and until when it said it would be quiet (a back-off,
+/// a paused account's wait).
+#[derive(Debug, Clone, Copy)]
+struct Beat {
+    last: Instant,
+    quiet_until: Option<Instant>,
+}
+
+impl Beat {
+    fn now() -> Self {
+        Beat {
+            last: Instant::now(),
+            quiet_until: None,
+        }
+    }
+}
+
+/// A worker that has shown no progress for too long (see [`Board::stalled`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stall {
+    pub account: String,
+    pub item: String,
+    pub stage: String,
+    pub silent: Duration,
+}
+
+impl std::fmt::Display for Stall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the worker of account {} has shown no progress for {} s (item {}, stage {})",
+            self.account,
+            self.silent.as_secs(),
+            printable(&self.item),
+            self.stage
+        )
+    }
+}
+
+/// The live status, shared by intake and the publishers.
+#[derive(Clone)]
+pub struct Board {
+    inner: Arc<Mutex<Inner>>,
+    /// Bumped on every change; each watcher (status.json writer, systemd) has its receiver.
+    version: Arc<watch::Sender<u64>>,
+}
+
+impl Default for Board {
+    fn default() -> Self {
+        Self {
+            inner: Arc::default(),
+            version: Arc::new(watch::channel(0).0),
+        }
+    }
+}
+
+impl Board {
+    fn edit(&self, f: impl FnOnce(&mut Inner)) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut g);
+        drop(g);
+        self.version.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Records (or updates) why `path` waits; keeps `since` when the reason is unchanged.
+    pub fn wait(&self, path: &Path, reason: impl Into<String>) {
+        let reason = reason.into();
+        self.edit(|i| {
+            let entry = i
+                .waiting
+                .entry(path.to_path_buf())
+                .or_insert_with(|| Waiting {
+                    path: path.to_path_buf(),
+                    reason: reason.clone(),
+                    since: jiff::Timestamp::now(),
+                });
+            if entry.reason != reason {
+                entry.reason = reason;
+                entry.since = jiff::Timestamp::now();
+            }
+        });
+    }
+
+    pub fn unwait(&self, path: &Path) {
+        self.edit(|i| {
+            i.waiting.remove(path);
+        });
+    }
+
+    /// Forgets why items under `folder` wait (the folder is no longer watched); items already
+    /// queued stay listed, they are still published.
+    pub fn unwait_under(&self, folder: &Path) {
+        self.edit(|i| {
+            i.waiting
+                .retain(|p, w| !p.starts_with(folder) || w.reason == "queued");
+        });
+    }
+
+    pub fn fly(&self, f: InFlight) {
+        self.edit(|i| {
+            i.beats.insert(f.account.clone(), Beat::now());
+            i.in_flight.insert(f.account.clone(), f);
+        });
+    }
+
+    /// Updates the in-flight entry of `account`, if any: progress, so also a heartbeat.
+    pub fn update_flight(&self, account: &str, f: impl FnOnce(&mut InFlight)) {
+        self.edit(|i| {
+            if let Some(e) = i.in_flight.get_mut(account) {
+                f(e);
+                i.beats.insert(account.to_string(), Beat::now());
+            }
+        });
+    }
+
+    pub fn land(&self, account: &str) {
+        self.edit(|i| {
+            i.in_flight.remove(account);
+            i.beats.remove(account);
+        });
+    }
+
+    /// The worker of `account` is alive and will be quiet for up to `d` on purpose (a
+    /// back-off, a paused account's wait): no stall is reported until `d` has passed.
+    pub fn quiet_for(&self, account: &str, d: Duration) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = g.beats.get_mut(account) {
+            let now = Instant::now();
+            b.last = now;
+            b.quiet_until = now.checked_add(d);
+        }
+    }
+
+    /// Workers with an item in flight that have shown no progress for longer than `limit`
+    /// (past any quiet time they announced): the pipeline is stuck somewhere inside.
+    pub fn stalled(&self, limit: Duration) -> Vec<Stall> {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        g.beats
+            .iter()
+            .filter_map(|(account, b)| {
+                let from = b.quiet_until.map_or(b.last, |q| q.max(b.last));
+                let silent = now.saturating_duration_since(from);
+                (silent > limit).then(|| {
+                    let f = g.in_flight.get(account);
+                    Stall {
+                        account: account.clone(),
+                        item: f.map(|f| f.item.clone()).unwrap_or_default(),
+                        stage: f.map(|f| f.stage.clone()).unwrap_or_default(),
+                        silent: now.saturating_duration_since(b.last),
+                    }
+                })
+            })
+            .collect()
+    }
+
+    pub fn pause(&self, account: &str, why: Option<String>) {
+        self.edit(|i| match why {
+            Some(w) => {
+                i.paused.insert(account.to_string(), w);
+            }
+            None => {
+                i.paused.remove(account);
+            }
+        });
+    }
+
+    /// The watched folders, as the config in force lists them.
+    pub fn set_folders(&self, folders: Vec<Folder>) {
+        self.edit(|i| i.folders = folders);
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        Snapshot {
+            pid: std::process::id(),
+            updated_at: Some(jiff::Timestamp::now()),
+            waiting: g.waiting.values().cloned().collect(),
+            in_flight: g.in_flight.values().cloned().collect(),
+            paused: g.paused.clone(),
+            folders: g.folders.clone(),
+        }
+    }
+
+    /// A receiver that sees every change from now on (`changed().await`).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+}
+
+pub fn path(state_dir: &Path) -> PathBuf {
+    state_dir.join("status.json")
+}
+
+/// Writes the snapshot file (atomically: readers never see half of it).
+pub fn write(state_dir: &Path, snap: &Snapshot) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(snap).map_err(std::io::Error::other)?;
+    fsops::write_atomic(
+        &path(state_dir),
+        &bytes,
+        crate::lifecycle::ledger::SHARED_MODE,
+    )
+}
+
+/// Reads the snapshot file; `None` when the service never ran here.
+pub fn read(state_dir: &Path) -> std::io::Result<Option<Snapshot>> {
+    match std::fs::read(path(state_dir)) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(std::io::Error::other),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether the process that wrote `snap` is still running (Linux: `/proc/<pid>`).
+pub fn is_running(snap: &Snapshot) -> bool {
+    Path::new(&format!("/proc/{}", snap.pid)).exists()
+}
+
+/// Prints `tokdrop status` for people: running or not, the item in flight, waiting items,
+/// paused accounts, items the journal holds, and the last results.
+/// `bars`: a progress bar of the bytes TikTok fetched under each item in flight
+/// (`status --watch`).
+pub fn render(
+    snap: Option<&Snapshot>,
+    journal: &[crate::lifecycle::journal::Record],
+    recent: &[crate::lifecycle::outcome::ItemResult],
+    bars: bool,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let now = jiff::Timestamp::now();
+    let ago = |t: jiff::Timestamp| {
+        crate::support::duration::format(now.duration_since(t).unsigned_abs()) + " ago"
+    };
+    match snap {
+        Some(s) if is_running(s) => {
+            writeln!(out, "tokdrop is running (pid {})", s.pid)?;
+            for f in &s.folders {
+                writeln!(
+                    out,
+                    "watching: {} (account {}, {})",
+                    crate::support::diagnostic::display_path(&f.path),
+                    f.account,
+                    f.mode
+                )?;
+            }
+        }
+        Some(s) => writeln!(
+            out,
+            "tokdrop is not running (last seen {})",
+            s.updated_at.map_or_else(|| "never".to_string(), ago)
+        )?,
+        None => writeln!(out, "tokdrop has not run with this state folder yet")?,
+    }
+    let running = snap.is_some_and(is_running);
+    if let Some(s) = snap.filter(|_| running) {
+        for f in &s.in_flight {
+            let progress = match (f.bytes_fetched, f.bytes_total) {
+                (Some(a), Some(b)) if b > 0 => {
+                    format!(", TikTok fetched {} of {} bytes ({}%)", a, b, a * 100 / b)
+                }
+                _ => String::new(),
+            };
+            writeln!(
+                out,
+                "publishing ({}): {} — {}{progress}, started {}",
+                f.account,
+                printable(&f.item),
+                printable(&f.stage),
+                ago(f.started_at)
+            )?;
+            if let (true, Some(a), Some(b)) = (bars, f.bytes_fetched, f.bytes_total)
+                && b > 0
+            {
+                let filled = usize::try_from((a.min(b) * 40 / b).min(40)).unwrap_or(40);
+                writeln!(
+                    out,
+                    "  [{}{}] {}%",
+                    "#".repeat(filled),
+                    "-".repeat(40 - filled),
+                    a.min(b) * 100 / b
+                )?;
+            }
+        }
+        for (account, why) in &s.paused {
+            let why = why.strip_prefix("paused: ").unwrap_or(why);
+            writeln!(out, "paused ({account}): {}", printable(why))?;
+        }
+        if s.waiting.is_empty() && s.in_flight.is_empty() {
+            writeln!(out, "idle: nothing waiting")?;
+        }
+        for w in &s.waiting {
+            writeln!(
+                out,
+                "waiting: {} — {} (since {})",
+                crate::support::diagnostic::display_path(&w.path),
+                printable(&w.reason),
+                ago(w.since)
+            )?;
+        }
+    } else if !journal.is_empty() {
+        writeln!(
+            out,
+            "{} item(s) will resume when the service starts:",
+            journal.len()
+        )?;
+        for r in journal {
+            writeln!(
+                out,
+                "  {} ({}): {}",
+                printable(&r.item),
+                r.account,
+                r.stage.name()
+            )?;
+        }
+    }
+    if !recent.is_empty() {
+        writeln!(out, "last results:")?;
+        crate::lifecycle::ledger::render_table(recent, out)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,10 @@
+//! Small pieces every part uses: one user-facing problem ([`diagnostic`]), hardened YAML
+//! ([`yaml`]), durations ([`duration`]), lexical paths ([`paths`]), durable file steps
+//! ([`fsops`]) and the process-wide metrics ([`metrics`]).
+
+pub mod diagnostic;
+pub mod duration;
+pub mod fsops;
+pub mod metrics;
+pub mod paths;
+pub mod yaml;
