@@ -1,32 +1,23 @@
 //! tokdrop turns a folder into a TikTok publishing queue.
 //!
 //! # Layout
-//! Data flows one way: files are found and paired (`items`), their content checked (`media`)
-//! and their settings resolved (`sidecar`) into a post, which is sent (`post`, `tiktok`).
+//! Each folder of `src/` is one part; a part uses only the parts below it in this list, and
+//! inside a part its modules never import each other in a circle (`tests/it/layout.rs`
+//! checks both):
 //!
-//! - [`cli`]: clap types for every command; [`app`]: runs a command, picks the exit code.
+//! - [`commands`]: the command line (`cli`, `app`) and the commands `check`, `auth`, `doctor`.
+//! - [`service`]: `tokdrop run` wiring (media server, TikTok client or sandbox, pipeline,
+//!   signals), SIGHUP (`reload`), the notify protocol (`systemd`), logging, and the admin
+//!   listener (`admin`: `/metrics`, `/healthz`).
+//! - [`lifecycle`]: one item's life, in the order data flows: watch → intake (items, inspect)
+//!   → claim/journal → pipeline → publish (post) → results/ledger → notifications; `status`
+//!   is what the service shows of it.
 //! - [`config`]: `watch.yaml`, read strictly and checked into typed, absolute settings.
-//! - [`yaml`]: hardened YAML loading and precise error positions; [`diagnostic`]: one
-//!   user-facing problem (file, line, key, message, help).
-//! - [`duration`]: `5s` / `2h` durations; [`paths`]: lexical path helpers.
-//! - [`items`]: which files form an item (media + sidecar, photo-set folders).
-//! - [`media`]: structural completeness and TikTok limits of MP4/MOV/WebM/JPEG/WebP files.
-//! - [`sidecar`]: sidecar fields, defaults merging, field rules → `PostSpec`.
-//! - [`post`]: `PostSpec` → the exact init request; [`tiktok`]: TikTok's wire types.
-//! - [`check`]: `tokdrop check`.
-//! - [`watch`] → [`intake`] → [`claim`]/[`journal`] → [`publish`] → [`results`]/[`ledger`]:
-//!   the folder pipeline ([`pipeline`]), with [`status`] for `tokdrop status` and [`fsops`]
-//!   for durable file steps; [`outcome`] is the result file's shape. Finishing (and an
-//!   account pausing) hands over to [`notifications`]: `on_result` commands and signed
-//!   webhooks, delivered from a durable outbox in the background.
-//! - [`serve`]: the HTTPS media server TikTok pulls from.
+//! - [`content`]: what an item is made of: media files (`media`) and settings (`sidecar`).
 //! - [`tiktok`]: the Content Posting API client, OAuth and token care. The built-in TikTok
 //!   emulator is its own crate, `tokdrop_sandbox`, sharing no code with the client.
-//!   [`publish::tiktok`] is the publisher that uses the client; its decisions (creator checks, following a post, outcomes) are in [`publish::machine`].
-//! - [`service`]: `tokdrop run` wiring (server, client or sandbox, publisher, pipeline,
-//!   signals); [`reload`]: what SIGHUP changes live; [`auth`]: `tokdrop auth`; [`systemd`]:
-//!   the notify protocol; [`logging`]: stderr (journald-aware) and rotated files;
-//!   [`admin`]: the admin listener (`/metrics` from [`metrics`], `/healthz`).
+//! - [`serve`]: the HTTPS media server TikTok pulls from (and the Web login's redirect).
+//! - [`support`]: diagnostics, YAML, durations, paths, durable file steps, metrics.
 
 // Diagnostics are returned by value on cold, per-file paths; boxing them buys nothing.
 #![allow(clippy::result_large_err)]
