@@ -5,6 +5,7 @@
 //! per account.
 
 pub mod cadence;
+pub mod lifecycle;
 pub mod machine;
 pub mod tiktok;
 
@@ -92,6 +93,7 @@ impl Job {
             },
             init_at: Some(jiff::Timestamp::now()),
             upload_url: upload_url.map(String::from),
+            revoked: false,
         };
         self.journal.advance(&mut self.record, stage)?;
         crate::metrics::metrics().claim_to_init(since(self.record.queued_at));
