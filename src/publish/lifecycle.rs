@@ -31,7 +31,7 @@ use crate::tiktok::wire::PublishStatus;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub video: bool,
-    /// A direct post: creator_info is asked before a new init (drafts skip it).
+    /// A direct post (drafts are checked without creator_info, by the driver).
     pub direct: bool,
     pub transfer: Transfer,
     /// PUBLIC_TO_EVERYONE: worth waiting for the post id after PUBLISH_COMPLETE.
@@ -89,7 +89,8 @@ pub enum StatusAnswer {
 pub enum Event {
     /// The worker took the item (fresh, or resumed after a restart or a pause).
     Start,
-    /// creator_info answered: the creator's username, or the post does not fit its settings.
+    /// The post was checked (creator_info for a direct post): the creator's username (empty
+    /// for a draft), or the post does not fit.
     CreatorChecked(Result<String, Box<PublishOutcome>>),
     CreatorRefused(Refusal),
     /// The media is served under these URL tokens.
@@ -127,6 +128,8 @@ pub enum Event {
 pub enum Action {
     /// Write this to the item's journal record (before anything after it).
     Journal(Durable),
+    /// Check the post before a new init: fresh creator_info for a direct post (never for a
+    /// resumed one), the API's own limits for a draft.
     CheckCreator,
     /// Serve the media; `resume`: under the journaled URL tokens.
     Expose {
@@ -242,7 +245,9 @@ impl Life {
             Event::Start => self.start(now),
             Event::Stop => self.stop(),
             Event::CreatorChecked(Ok(username)) => {
-                self.durable.creator = Some(username);
+                if !username.is_empty() {
+                    self.durable.creator = Some(username);
+                }
                 self.begin_attempt()
             }
             Event::CreatorChecked(Err(o)) | Event::NotExposed(o) => self.finish(*o),
@@ -362,11 +367,7 @@ impl Life {
             }
             Stage::Claiming | Stage::Claimed => {
                 self.transfer = self.planned();
-                if self.settings.direct {
-                    vec![Action::CheckCreator]
-                } else {
-                    self.begin_attempt()
-                }
+                vec![Action::CheckCreator]
             }
             // Finished items are the pipeline's.
             Stage::Terminal { .. } | Stage::Finishing { .. } => Vec::new(),

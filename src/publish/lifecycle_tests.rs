@@ -761,13 +761,13 @@ fn rows() -> Vec<Row> {
             check: no_check,
         },
         Row {
-            rule: "an inbox item skips creator_info",
+            rule: "an inbox item is checked as a draft, then served",
             settings: Settings {
                 direct: false,
                 ..auto()
             },
             durable: durable(claimed(), &[]),
-            events: vec![],
+            events: vec![(0, Event::CreatorChecked(Ok(String::new())))],
             want: &["expose"],
             check: no_check,
         },
