@@ -179,7 +179,7 @@ pub async fn run(
     let registry = Registry::new(config.server.link_ttl);
     let store = TokenStore::new(config.state_dir.join("tokens"));
     let (client, emulator) = if sandbox {
-        start_sandbox(&config).await?
+        start_sandbox(&config, &cancel).await?
     } else {
         let secret = client_secret(&config)?;
         tracing::info!("client secret: {}", secret_origin(&config));
@@ -189,6 +189,7 @@ pub async fn run(
             secret,
         );
         cc.extra_ca_pem = config.tiktok.ca_file.clone();
+        cc.cancel = cancel.clone();
         (
             Client::new(cc).map_err(|e| ServiceError::Client(e.to_string()))?,
             None,
@@ -309,6 +310,7 @@ fn start_notifications(
 /// Starts the emulator trusting our self-signed certificate, and a client pointed at it.
 async fn start_sandbox(
     config: &Config,
+    cancel: &CancellationToken,
 ) -> Result<(Client, Option<tokdrop_sandbox::SandboxHandle>), ServiceError> {
     let pem = config.state_dir.join(SELF_SIGNED_PEM);
     let sc = SandboxConfig {
@@ -325,11 +327,12 @@ async fn start_sandbox(
         api = emu.base_url(),
         "sandbox: the built-in TikTok emulator is listening; nothing reaches the real TikTok"
     );
-    let cc = ClientConfig::new(
+    let mut cc = ClientConfig::new(
         emu.base_url().to_string(),
         config.tiktok.client_key.clone(),
         Secret::new(secret),
     );
+    cc.cancel = cancel.clone();
     let client = Client::new(cc).map_err(|e| ServiceError::Client(e.to_string()))?;
     Ok((client, Some(emu)))
 }

@@ -9,7 +9,8 @@
 //! - [`secret`]: the redacting `Secret` string; [`pkce`]: verifier, hex challenge, `state`.
 //! - [`chunks`]: the FILE_UPLOAD chunk plan.
 //! - [`client`]: the HTTP client and request cycle; [`api`]: the endpoints; [`upload`]: chunk
-//!   PUTs; [`budget`]: per-token rate windows and retry back-off.
+//!   PUTs; [`budget`]: per-token rate windows and the client's tries; [`backoff`]: the one
+//!   back-off policy.
 //! - [`token_store`]: token files and their lock; [`tokens`]: `TokenManager`, refresh rules;
 //!   [`authorized`]: `TokenManager::with_token` (refresh once on a refused token).
 //! - [`login`]: the OAuth login (authorize URL, loopback listener or pasted redirect, code
@@ -17,6 +18,7 @@
 
 pub mod api;
 pub mod authorized;
+pub mod backoff;
 pub mod budget;
 pub mod chunks;
 pub mod client;

@@ -4,6 +4,7 @@
 //!
 //! Stages: `claiming` (files about to move into the work area) → `claimed` → `init_intent`
 //! (an init request may reach TikTok from now on) → `published` (TikTok gave a publish_id) →
+//! `published` again with `revoked` (a pull TikTok never started: links revoked, cancel sent) →
 //! `terminal` (the outcome is known) → `finishing` (destination names chosen) → file removed
 //! once the ledger line is written. The journal knows nothing of TikTok or folders' meaning;
 //! `results` finishes items, the publisher moves them through the middle stages.
@@ -75,6 +76,10 @@ pub enum Stage {
         /// on where TikTok says it stopped.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         upload_url: Option<String>,
+        /// The pull's links were revoked (TikTok never came for the media; a cancel was
+        /// sent): a restart must not serve them again. Absent (false) in older journals.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        revoked: bool,
     },
     Terminal {
         result: Box<ItemResult>,

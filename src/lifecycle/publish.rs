@@ -5,6 +5,7 @@
 //! per account.
 
 pub mod cadence;
+pub mod lifecycle;
 pub mod machine;
 pub mod tiktok;
 
@@ -92,9 +93,27 @@ impl Job {
             },
             init_at: Some(jiff::Timestamp::now()),
             upload_url: upload_url.map(String::from),
+            revoked: false,
         };
         self.journal.advance(&mut self.record, stage)?;
         crate::support::metrics::metrics().claim_to_init(since(self.record.queued_at));
+        Ok(())
+    }
+
+    /// Writes what the item's [`lifecycle::Life`] says to the journal: its stage, earlier
+    /// attempts and creator. The first publish_id of the job feeds the claim → init metric.
+    pub fn journal_life(&mut self, life: &lifecycle::Durable) -> Result<(), JournalError> {
+        let newly_published = matches!(life.stage, Stage::Published { .. })
+            && !matches!(self.record.stage, Stage::Published { .. });
+        if let Stage::Published { url_tokens, .. } = &life.stage {
+            self.url_tokens = url_tokens.clone();
+        }
+        self.record.previous_attempts = life.previous_attempts.clone();
+        self.record.creator = life.creator.clone();
+        self.journal.advance(&mut self.record, life.stage.clone())?;
+        if newly_published {
+            crate::support::metrics::metrics().claim_to_init(since(self.record.queued_at));
+        }
         Ok(())
     }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
+use super::backoff::Backoff;
 use super::error::Endpoint;
 use super::secret::Secret;
 
@@ -248,12 +249,18 @@ impl RetryPolicy {
     /// Delay before try `attempt + 1`: exponential, with jitter in the upper half so retries
     /// of several callers spread out; never shorter than `retry_after`.
     pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        let exp = self
-            .base_delay
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.max_delay);
+        let exp = self.backoff().delay(attempt + 1, None);
         let jittered = exp / 2 + exp.mul_f64(jitter_fraction() / 2.0);
         jittered.max(retry_after.unwrap_or_default().min(self.max_delay))
+    }
+
+    /// The shared back-off shape of these tries (jitter is added on top).
+    pub fn backoff(&self) -> Backoff {
+        Backoff {
+            initial: self.base_delay,
+            factor: 2.0,
+            max: self.max_delay,
+        }
     }
 }
 

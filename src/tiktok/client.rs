@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
 
 use super::budget::{Bucket, BudgetLimits, RateBudget, RetryPolicy};
 use super::error::{ApiError, Endpoint, ErrorClass, codes};
@@ -36,6 +37,10 @@ pub struct ClientConfig {
     pub chunk_timeout: Duration,
     pub budget: BudgetLimits,
     pub retry: RetryPolicy,
+    /// Ends the client's waits (back-off between tries, a full rate window, chunk retries) at
+    /// once: the service's stop signal. The call then fails as it stands, without another try.
+    /// A token that never fires by default.
+    pub cancel: CancellationToken,
 }
 
 impl ClientConfig {
@@ -54,6 +59,7 @@ impl ClientConfig {
             chunk_timeout: Duration::from_secs(600),
             budget: BudgetLimits::default(),
             retry: RetryPolicy::default(),
+            cancel: CancellationToken::new(),
         }
     }
 }
@@ -225,7 +231,10 @@ impl Client {
         let mut tries = 0;
         loop {
             if let (Some(token), Some(bucket)) = (token, bucket) {
-                self.inner.budget.acquire(token, bucket).await;
+                tokio::select! {
+                    () = self.inner.config.cancel.cancelled() => return Err(cancelled(endpoint)),
+                    () = self.inner.budget.acquire(token, bucket) => {}
+                }
             }
             tries += 1;
             let failure = match attempt().await {
@@ -254,7 +263,17 @@ impl Client {
             if !retryable || tries >= policy.attempts {
                 return Err(failure);
             }
-            tokio::time::sleep(policy.delay(tries - 1, error.retry_after)).await;
+            if !self.pause(policy.delay(tries - 1, error.retry_after)).await {
+                return Err(failure);
+            }
+        }
+    }
+
+    /// Sleeps `wait`; `false` (at once) when the caller is stopping.
+    pub(super) async fn pause(&self, wait: Duration) -> bool {
+        tokio::select! {
+            () = self.inner.config.cancel.cancelled() => false,
+            () = tokio::time::sleep(wait) => true,
         }
     }
 
@@ -444,4 +463,13 @@ fn describe(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+/// A call given up before it was sent because the caller is stopping.
+fn cancelled(endpoint: Endpoint) -> Failure {
+    Failure::NotSent(ApiError::transport(
+        endpoint,
+        codes::CANCELLED,
+        "not sent: the service is stopping".to_string(),
+    ))
 }

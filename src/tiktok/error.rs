@@ -77,6 +77,9 @@ pub mod codes {
     pub const FILE_CHANGED: &str = "file_changed";
     /// Reading the upload file failed.
     pub const FILE_READ: &str = "file_read_failed";
+    /// The caller stopped (the service is shutting down) before the request was sent or
+    /// while it waited to try again: nothing new reached TikTok.
+    pub const CANCELLED: &str = "cancelled";
 }
 
 /// A failed call. `code` is TikTok's `error.code` (or OAuth `error`), or one of [`codes`].
@@ -200,7 +203,9 @@ impl ApiError {
             | "internal_error"
             | "server_error"
             | "temporarily_unavailable" => transient,
-            codes::TIMEOUT | codes::CONNECTION | codes::BAD_RESPONSE => transient,
+            codes::TIMEOUT | codes::CONNECTION | codes::BAD_RESPONSE | codes::CANCELLED => {
+                transient
+            }
             "url_ownership_unverified"
             | "unaudited_client_can_only_post_to_private_accounts"
             | "app_version_check_failed" => ErrorClass::Item {

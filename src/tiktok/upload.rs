@@ -222,7 +222,12 @@ impl Client {
                             && tries < policy.chunk_attempts =>
                     {
                         tracing::warn!(chunk = chunk.index + 1, code = %f.error.code, http_status = ?f.error.http_status, "chunk failed, retrying it");
-                        tokio::time::sleep(policy.delay(tries - 1, f.error.retry_after)).await;
+                        if !self
+                            .pause(policy.delay(tries - 1, f.error.retry_after))
+                            .await
+                        {
+                            return Err(f.error);
+                        }
                     }
                     Err(f)
                         if f.error.code == codes::UPLOAD_RANGE_MISMATCH

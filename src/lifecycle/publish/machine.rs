@@ -290,6 +290,12 @@ impl Follow {
         self
     }
 
+    /// The cancel was already sent (before a restart): not again.
+    pub fn cancel_sent(mut self) -> Self {
+        self.cancel_sent = true;
+        self
+    }
+
     /// Status requests made so far.
     pub fn polls(&self) -> u32 {
         self.polls

@@ -1,29 +1,30 @@
-//! The real publisher (SPEC §4 step 3–4): fresh creator_info, checks against it, journaled init
-//! intent, init, journaled publish_id, media served (PULL_FROM_URL) or uploaded (FILE_UPLOAD),
-//! status polled until terminal, URLs revoked. Transient errors are retried with back-off; an
-//! init that may have reached TikTok is never sent again; account-wide conditions defer the job.
-//! This is the async driver: what each answer means is decided in [`super::machine`].
+//! The real publisher (SPEC §4 step 3–4), as the thin async driver of [`super::lifecycle`]: it
+//! runs the actions the item's [`Life`] asks for — journal writes, creator_info, serving and
+//! revoking the media, the init, chunk uploads, cancel, status polls, back-off sleeps — and
+//! feeds the answers back as events. What any answer means is decided there; here are only the
+//! calls, the requests they send, and the waits (each ends at once when the service stops).
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
 
-use super::machine::{
-    AfterFailure, Follow, FollowStep, after_failure, api_failure, check_creator, check_draft,
-    failure,
-};
+use super::lifecycle::{Action, Durable, Event, Life, Media, Refusal, Settings, StatusAnswer};
+use super::machine::{check_creator, check_draft, failure};
 use super::{Attempt, Job, Later, PublishOutcome, Publisher};
 use crate::config::Transfer;
 use crate::content::media::MediaKind;
 use crate::content::sidecar::Mode;
 use crate::content::sidecar::rules::Kind;
-use crate::lifecycle::outcome::{ErrorStage, Fetched, PreviousAttempt, Status};
+use crate::lifecycle::outcome::{ErrorStage, Fetched, Status};
 use crate::lifecycle::post::{self, Source};
 use crate::serve::{ItemId, Registry, ServedFile};
 use crate::tiktok::api::InitKind;
 use crate::tiktok::authorized::AuthorizedError;
+use crate::tiktok::backoff::Backoff;
 use crate::tiktok::chunks::ChunkPlan;
 use crate::tiktok::error::{ApiError, ErrorClass, InitError};
 use crate::tiktok::tokens::TokenManager;
@@ -45,87 +46,367 @@ pub struct TikTokPublisher {
     pub cancel: CancellationToken,
 }
 
-/// How one attempt ended, before it becomes an outcome.
-enum Step<T> {
-    Ok(T),
-    /// Stop here: the outcome is known (failure or unknown).
-    Finish(Box<PublishOutcome>),
-    /// Not now: account paused or service stopping.
-    Later(Later),
-}
-
-/// `?` for helpers that return a Step: passes Finish and Later up unchanged.
-macro_rules! tri {
-    ($e:expr) => {
-        match $e {
-            Step::Ok(v) => v,
-            Step::Finish(o) => return Step::Finish(o),
-            Step::Later(r) => return Step::Later(r),
-        }
-    };
-}
-
-macro_rules! step {
-    ($e:expr) => {
-        match $e {
-            Step::Ok(v) => v,
-            Step::Finish(o) => return Attempt::Done(o),
-            Step::Later(r) => return Attempt::Later(r),
-        }
-    };
+/// What the driver keeps between actions of one job: the URLs of the current pull and the
+/// chunk plan of the current upload (both made before the init intent is journaled), and the
+/// code of the last init refusal (named when the back-off is logged).
+#[derive(Default)]
+struct Run {
+    urls: Vec<String>,
+    plan: Option<ChunkPlan>,
+    refused: Option<String>,
+    /// The init TikTok accepted (publish_id, transfer), logged once it is journaled.
+    accepted: Option<(String, &'static str)>,
 }
 
 impl TikTokPublisher {
-    /// Runs `call` with a token, retrying transient failures with back-off until it succeeds,
-    /// fails for good or the service stops.
-    async fn call<T, F, Fut>(&self, job: &Job, stage: ErrorStage, mut call: F) -> Step<T>
-    where
-        F: FnMut(crate::tiktok::Secret) -> Fut,
-        Fut: std::future::Future<Output = Result<T, ApiError>>,
-    {
-        let mut delay = Duration::from_secs(2);
-        loop {
-            if self.cancel.is_cancelled() {
-                return Step::Later("the service is stopping".into());
-            }
-            let r = self.tokens.with_token(&job.record.account, &mut call).await;
-            let class = match &r {
-                Ok(_) => None,
-                Err(e) => Some(e.class()),
-            };
-            match (r, class) {
-                (Ok(v), _) => return Step::Ok(v),
-                (Err(_), Some(ErrorClass::Transient { retry_after })) => {
-                    let wait = retry_after.unwrap_or(delay);
-                    delay = (delay * 2).min(Duration::from_secs(120));
-                    job.board
-                        .quiet_for(&job.record.account, wait + QUIET_MARGIN);
-                    tokio::select! {
-                        () = self.cancel.cancelled() => return Step::Later("the service is stopping".into()),
-                        () = tokio::time::sleep(wait) => {}
+    /// One item: runs the actions of its [`Life`] until it finishes or is put off.
+    async fn run(&self, job: &mut Job) -> Attempt {
+        let durable = Durable {
+            stage: job.record.stage.clone(),
+            previous_attempts: job.record.previous_attempts.clone(),
+            creator: job.record.creator.clone(),
+        };
+        let mut life = Life::new(self.settings(job), durable);
+        let mut run = Run::default();
+        let mut actions: VecDeque<Action> = life.handle(Timestamp::now(), Event::Start).into();
+        while let Some(action) = actions.pop_front() {
+            let event = match action {
+                Action::Journal(d) => {
+                    if let Err(e) = job.journal_life(&d) {
+                        return Attempt::Later(format!("cannot write the journal: {e}").into());
                     }
+                    if let Some((publish_id, transfer)) = run.accepted.take() {
+                        tracing::info!(item = %job.record.item, %publish_id, transfer, "init accepted");
+                    }
+                    continue;
                 }
-                (Err(e), Some(ErrorClass::AccountWide(p))) => {
-                    return Step::Later(Later::account(p, &error_code(&e)));
+                Action::Revoke => {
+                    self.registry.revoke(&ItemId::new(job.record.id.clone()));
+                    continue;
                 }
-                (Err(e), Some(ErrorClass::Auth(_))) => {
-                    return Step::Later(Later::login(format!(
-                        "paused: TikTok refused the authorization ({}) — run `tokdrop auth login`",
-                        error_code(&e)
-                    )));
-                }
-                (Err(e), _) => {
-                    let api = match &e {
-                        AuthorizedError::Call(a) | AuthorizedError::RejectedAfterRefresh(a) => {
-                            a.clone()
+                Action::Finish(o) => return Attempt::Done(Box::new(self.with_fetched(job, *o))),
+                Action::Defer(later) => return Attempt::Later(later),
+                Action::CheckCreator => self.check_creator(job).await,
+                Action::Expose { resume } => match self.serve(job, resume).await {
+                    Ok(urls) => {
+                        run.urls = urls;
+                        Event::Exposed {
+                            url_tokens: job.url_tokens.clone(),
                         }
-                        AuthorizedError::Auth(a) => ApiError::transport(
-                            crate::tiktok::error::Endpoint::CreatorInfo,
-                            "authorization",
-                            a.to_string(),
-                        ),
-                    };
-                    return Step::Finish(api_failure(stage, &api));
+                    }
+                    Err(o) => Event::NotExposed(o),
+                },
+                Action::WaitInitSlot => self.wait_init_slot(job, &life, &mut run).await,
+                Action::Init { transfer } => self.init(job, transfer, &mut run).await,
+                Action::Upload { upload_url, resume } => {
+                    self.upload(job, &upload_url, resume).await
+                }
+                Action::Cancel { publish_id } => self.cancel_pull(job, &publish_id).await,
+                Action::PollAfter(wait) => {
+                    let publish_id = life.publish_id().unwrap_or_default().to_string();
+                    self.poll_after(job, &publish_id, life.polls(), wait).await
+                }
+                Action::RetryAfter(wait) => self.back_off(job, run.refused.take(), wait).await,
+            };
+            actions.extend(life.handle(Timestamp::now(), event));
+        }
+        Attempt::Later("the publisher had nothing more to do".into())
+    }
+
+    fn settings(&self, job: &Job) -> Settings {
+        let privacy = job.spec.privacy_level.map(|p| p.as_str());
+        Settings {
+            video: job.spec.kind == Kind::Video,
+            direct: job.spec.mode == Mode::Direct,
+            transfer: self.transfer,
+            public: privacy == Some("PUBLIC_TO_EVERYONE"),
+            self_only: privacy == Some("SELF_ONLY"),
+            publish_timeout: self.publish_timeout,
+            pull_start_timeout: self.pull_start_timeout,
+            backoff: Backoff::PUBLISHER,
+        }
+    }
+
+    /// Sleeps `wait` unless the service stops first (`false`); the heartbeat is told.
+    async fn sleep(&self, job: &Job, wait: Duration) -> bool {
+        job.board
+            .quiet_for(&job.record.account, wait + QUIET_MARGIN);
+        tokio::select! {
+            () = self.cancel.cancelled() => false,
+            () = tokio::time::sleep(wait) => true,
+        }
+    }
+
+    async fn back_off(&self, job: &Job, refused: Option<String>, wait: Duration) -> Event {
+        match refused {
+            Some(code) => {
+                tracing::warn!(item = %job.record.item, "TikTok did not take the publish request for now ({code}); nothing was created, trying again in {} s", wait.as_secs());
+                job.show_stage(format!(
+                    "waiting to send the publish request again ({} s)",
+                    wait.as_secs()
+                ));
+            }
+            None => {
+                tracing::warn!(item = %job.record.item, "TikTok is not reachable for now; trying again in {} s", wait.as_secs());
+            }
+        }
+        if self.sleep(job, wait).await {
+            Event::BackedOff
+        } else {
+            Event::Stop
+        }
+    }
+
+    /// Fresh creator_info before a new post (tiktok-api.md §9): the creator may post now, and
+    /// the post fits the creator's settings. Drafts (inbox) need no creator_info (it needs
+    /// `video.publish`): only the API's own limits are checked.
+    async fn check_creator(&self, job: &mut Job) -> Event {
+        if self.cancel.is_cancelled() {
+            return Event::Stop;
+        }
+        let duration_ms = video_duration_ms(job).await;
+        if job.spec.mode == Mode::Inbox {
+            return Event::CreatorChecked(
+                check_draft(&job.spec, duration_ms).map(|()| String::new()),
+            );
+        }
+        job.show_stage("creator_info");
+        let answer = self
+            .tokens
+            .with_token(&job.record.account, |t| async move {
+                self.tokens.client().creator_info(&t).await
+            })
+            .await;
+        match answer {
+            Ok(info) => Event::CreatorChecked(
+                check_creator(&mut job.spec, &info, duration_ms).map(|()| info.creator_username),
+            ),
+            Err(e) => Event::CreatorRefused(refusal(&e, api_error(&e, |a| a.clone()))),
+        }
+    }
+
+    /// Waits for the init's rate window, before the journal says an init may be sent; makes
+    /// the upload's chunk plan first (a file that changed is refused before anything is sent).
+    async fn wait_init_slot(&self, job: &mut Job, life: &Life, run: &mut Run) -> Event {
+        if life.transfer() == "upload" {
+            match self.upload_plan(job) {
+                Ok(plan) => run.plan = Some(plan),
+                Err(o) => return Event::NotExposed(o),
+            }
+        }
+        if self.cancel.is_cancelled() {
+            return Event::Stop;
+        }
+        let kind = self.init_request(job, life.transfer(), run).1;
+        if let Ok(token) = self.tokens.access_token(&job.record.account).await {
+            job.show_stage("waiting for TikTok's rate limit");
+            tokio::select! {
+                () = self.cancel.cancelled() => return Event::Stop,
+                () = self.tokens.client().wait_for_init_slot(&token, kind) => {}
+            }
+        }
+        // Never a new publish request once the service is stopping.
+        if self.cancel.is_cancelled() {
+            return Event::Stop;
+        }
+        Event::SlotReady
+    }
+
+    fn init_request(&self, job: &Job, transfer: &str, run: &Run) -> (post::InitRequest, InitKind) {
+        let source = match (transfer, run.plan) {
+            ("upload", Some(plan)) => Source::Upload {
+                video_size: plan.video_size,
+                chunk_size: plan.chunk_size,
+                total_chunk_count: plan.total_chunk_count,
+            },
+            _ => Source::Pull(&run.urls),
+        };
+        let request = post::init_request(&job.spec, source);
+        let kind = InitKind::from_path(request.endpoint).unwrap_or(InitKind::Video);
+        (request, kind)
+    }
+
+    /// Sends the init, once (its intent is journaled).
+    async fn init(&self, job: &mut Job, transfer: &'static str, run: &mut Run) -> Event {
+        let (request, kind) = self.init_request(job, transfer, run);
+        job.show_stage("init");
+        let body = &request.body;
+        let r = self
+            .tokens
+            .with_token(&job.record.account, |t| async move {
+                self.tokens.client().init(&t, kind, body).await
+            })
+            .await;
+        match r {
+            Ok(resp) => {
+                run.accepted = Some((resp.publish_id.clone(), transfer));
+                Event::InitAccepted {
+                    publish_id: resp.publish_id,
+                    upload_url: resp.upload_url,
+                }
+            }
+            Err(
+                AuthorizedError::Call(InitError::MaybeSent(e))
+                | AuthorizedError::RejectedAfterRefresh(InitError::MaybeSent(e)),
+            ) => {
+                tracing::warn!(item = %job.record.item, "the publish request was sent but TikTok's answer was lost ({e}); it is not sent again");
+                Event::InitLost(e)
+            }
+            Err(err) => {
+                run.refused = Some(error_code(&err));
+                let refusal = refusal(&err, api_error(&err, |e| e.api_error().clone()));
+                if let Refusal::Item(e) = &refusal
+                    && e.code == "url_ownership_unverified"
+                {
+                    tracing::warn!(item = %job.record.item, "TikTok refuses to pull from public_url ({e}): verify the URL prefix in the TikTok developer portal");
+                }
+                Event::InitRefused(refusal)
+            }
+        }
+    }
+
+    /// FILE_UPLOAD: sequential chunk PUTs; `resume` after a restart, where TikTok's progress
+    /// header (a 416) says. The service stopping ends it at once: the journal keeps the
+    /// upload_url, and the next start goes on from TikTok's progress.
+    async fn upload(&self, job: &Job, upload_url: &str, resume: bool) -> Event {
+        let path = job.media[0].clone();
+        let plan = match self.upload_plan(job) {
+            Ok(plan) => plan,
+            Err(o) => {
+                let code = o.error.as_ref().map_or("file_changed", |e| e.code.as_str());
+                return Event::UploadFailed(ApiError::transport(
+                    crate::tiktok::error::Endpoint::Upload,
+                    code,
+                    o.error
+                        .as_ref()
+                        .map_or_else(String::new, |e| e.message.clone()),
+                ));
+            }
+        };
+        if resume {
+            tracing::info!(item = %job.record.item, "making sure TikTok has the whole upload");
+            job.show_stage("uploading (resumed)");
+        } else {
+            job.show_stage("uploading");
+        }
+        job.board.quiet_for(&job.record.account, QUIET_MARGIN);
+        let progress = upload_progress(job);
+        let upload = self.tokens.client().upload_file_from(
+            upload_url,
+            &path,
+            &plan,
+            content_type(&path),
+            0,
+            &progress,
+        );
+        tokio::select! {
+            () = self.cancel.cancelled() => Event::Stop,
+            r = upload => match r {
+                Ok(()) => Event::Uploaded,
+                Err(_) if self.cancel.is_cancelled() => Event::Stop,
+                Err(e) => Event::UploadFailed(e),
+            },
+        }
+    }
+
+    /// The chunk plan of the claimed file (refused when the file is not the one claimed).
+    fn upload_plan(&self, job: &Job) -> Result<ChunkPlan, Box<PublishOutcome>> {
+        let path = &job.media[0];
+        let size = match std::fs::symlink_metadata(path) {
+            Ok(m) if !stamp_matches(&job.record, path, &m) => {
+                return Err(file_changed(&crate::support::diagnostic::display_path(
+                    path,
+                )));
+            }
+            Ok(m) => m.len(),
+            Err(e) => {
+                return Err(failure(
+                    Status::Failed,
+                    ErrorStage::Transfer,
+                    "file_unreadable",
+                    e.to_string(),
+                    None,
+                    "check the file".into(),
+                ));
+            }
+        };
+        ChunkPlan::for_size(size).map_err(|e| {
+            failure(
+                Status::Failed,
+                ErrorStage::Validate,
+                "file_too_large",
+                e.to_string(),
+                None,
+                "TikTok takes videos up to 4 GB".into(),
+            )
+        })
+    }
+
+    /// Waits, then asks TikTok for the post's status. A status call that fails transiently (or
+    /// answers without a status) is logged and asked again at the next poll.
+    async fn poll_after(&self, job: &Job, publish_id: &str, polls: u32, wait: Duration) -> Event {
+        if !self.sleep(job, wait).await {
+            return Event::Stop;
+        }
+        let answer = self
+            .tokens
+            .with_token(&job.record.account, |t| async move {
+                self.tokens.client().status_fetch(&t, publish_id).await
+            })
+            .await;
+        let stats = self.registry.stats(&ItemId::new(job.record.id.clone()));
+        let media = Media {
+            requested: stats.as_ref().is_some_and(|s| s.requests > 0),
+            served_whole: stats.as_ref().is_some_and(|s| s.full_downloads > 0),
+        };
+        let answer = match answer {
+            Ok(status) => {
+                job.board.update_flight(&job.record.account, |f| {
+                    f.stage = format!("processing (polled {}×)", polls);
+                    f.publish_id = Some(publish_id.to_string());
+                    f.bytes_fetched = stats
+                        .as_ref()
+                        .map(|s| s.distinct_bytes)
+                        .or(status.downloaded_bytes);
+                });
+                StatusAnswer::Read(status)
+            }
+            Err(e) => match refusal(&e, api_error(&e, |a| a.clone())) {
+                Refusal::Transient { .. } => {
+                    tracing::warn!(item = %job.record.item, %publish_id, "cannot read the post's status ({e}); asking again at the next poll");
+                    StatusAnswer::Transient
+                }
+                Refusal::Paused(later) => StatusAnswer::Paused(later),
+                Refusal::Item(api) => {
+                    tracing::warn!(item = %job.record.item, %publish_id, "TikTok no longer answers for this publish_id ({api}); the post may exist");
+                    StatusAnswer::Refused(api)
+                }
+            },
+        };
+        Event::Polled { answer, media }
+    }
+
+    /// A pull TikTok never started, when a fallback may follow: its links are revoked (a late
+    /// download then fails) and the publish is cancelled. Only an acknowledged cancel makes
+    /// the attempt dead; otherwise it is followed until TikTok says it FAILED.
+    async fn cancel_pull(&self, job: &Job, publish_id: &str) -> Event {
+        tracing::warn!(item = %job.record.item, %publish_id, "TikTok has not fetched the media {} after the init; revoking its links and cancelling the publish before any other attempt", crate::support::duration::format(self.pull_start_timeout));
+        job.show_stage("cancelling a pull TikTok never started");
+        let answer = self
+            .tokens
+            .with_token(&job.record.account, |t| async move {
+                self.tokens.client().cancel(&t, publish_id).await
+            })
+            .await;
+        match answer {
+            Ok(()) => {
+                tracing::info!(item = %job.record.item, %publish_id, "TikTok cancelled the publish");
+                Event::CancelAnswered { acknowledged: true }
+            }
+            Err(e) => {
+                tracing::warn!(item = %job.record.item, %publish_id, "TikTok did not cancel the publish ({e}); following it until it ends");
+                Event::CancelAnswered {
+                    acknowledged: false,
                 }
             }
         }
@@ -133,7 +414,7 @@ impl TikTokPublisher {
 
     /// Serves the item's files and returns their URLs, in posting order. `resume`: under the
     /// tokens journaled with the publish_id, so the URLs TikTok has keep working.
-    async fn expose(&self, job: &mut Job, resume: bool) -> Step<Vec<String>> {
+    async fn serve(&self, job: &mut Job, resume: bool) -> Result<Vec<String>, Box<PublishOutcome>> {
         let files: Vec<(String, std::path::PathBuf)> = job
             .media
             .iter()
@@ -156,13 +437,13 @@ impl TikTokPublisher {
         .await;
         let served = match snap {
             Ok(Ok(ref s)) if let Some(f) = s.iter().find(|f| !as_claimed(&job.record, f)) => {
-                return Step::Finish(file_changed(&crate::support::diagnostic::printable(
+                return Err(file_changed(&crate::support::diagnostic::printable(
                     &f.name,
                 )));
             }
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
-                return Step::Finish(failure(
+                return Err(failure(
                     Status::Failed,
                     ErrorStage::Transfer,
                     "file_unreadable",
@@ -172,7 +453,7 @@ impl TikTokPublisher {
                 ));
             }
             Err(e) => {
-                return Step::Finish(failure(
+                return Err(failure(
                     Status::Failed,
                     ErrorStage::Transfer,
                     "internal",
@@ -197,14 +478,12 @@ impl TikTokPublisher {
         match registered {
             Ok(published) => {
                 job.url_tokens = published.iter().map(|p| p.token.clone()).collect();
-                Step::Ok(
-                    published
-                        .into_iter()
-                        .map(|p| format!("{}{}", self.public_url, p.url_path))
-                        .collect(),
-                )
+                Ok(published
+                    .into_iter()
+                    .map(|p| format!("{}{}", self.public_url, p.url_path))
+                    .collect())
             }
-            Err(e) => Step::Finish(failure(
+            Err(e) => Err(failure(
                 Status::Failed,
                 ErrorStage::Transfer,
                 "cannot_serve",
@@ -214,266 +493,34 @@ impl TikTokPublisher {
             )),
         }
     }
+}
 
-    /// Journals the intent, sends the init once, journals the publish_id.
-    async fn init(
-        &self,
-        job: &mut Job,
-        transfer: &str,
-        source: Source<'_>,
-    ) -> Step<(String, Option<String>)> {
-        let request = post::init_request(&job.spec, source);
-        let kind = InitKind::from_path(request.endpoint).unwrap_or(InitKind::Video);
-        let mut delay = Duration::from_secs(5);
-        loop {
-            // Never a new publish request once the service is stopping (SIGTERM may arrive
-            // while an earlier call hung or during the back-off).
-            if self.cancel.is_cancelled() {
-                return Step::Later("the service is stopping".into());
-            }
-            // The rate window is waited out before the journal says an init may be sent.
-            if let Ok(token) = self.tokens.access_token(&job.record.account).await {
-                job.show_stage("waiting for TikTok's rate limit");
-                tokio::select! {
-                    () = self.cancel.cancelled() => return Step::Later("the service is stopping".into()),
-                    () = self.tokens.client().wait_for_init_slot(&token, kind) => {}
-                }
-            }
-            if let Err(e) = job.init_intent(transfer) {
-                return Step::Later(format!("cannot write the journal: {e}").into());
-            }
-            job.show_stage("init");
-            let body = &request.body;
-            let r = self
-                .tokens
-                .with_token(&job.record.account, |t| async move {
-                    self.tokens.client().init(&t, kind, body).await
-                })
-                .await;
-            match r {
-                Ok(resp) => {
-                    if let Err(e) =
-                        job.published(&resp.publish_id, transfer, resp.upload_url.as_deref())
-                    {
-                        tracing::error!(item = %job.record.item, publish_id = %resp.publish_id, "cannot journal the publish_id: {e}");
-                    }
-                    tracing::info!(item = %job.record.item, publish_id = %resp.publish_id, transfer, "init accepted");
-                    return Step::Ok((resp.publish_id, resp.upload_url));
-                }
-                Err(
-                    AuthorizedError::Call(InitError::MaybeSent(e))
-                    | AuthorizedError::RejectedAfterRefresh(InitError::MaybeSent(e)),
-                ) => {
-                    return Step::Finish(failure(
-                        Status::Unknown,
-                        ErrorStage::Init,
-                        &e.code,
-                        format!("the publish request was sent but TikTok's answer was lost ({})", e.message),
-                        e.log_id.clone(),
-                        "look at the creator's TikTok profile (or inbox); if the post is not there, move the files back into the watched folder to try again".into(),
-                    ));
-                }
-                Err(err) => {
-                    // Nothing was created: the item is back to "claimed" in the journal.
-                    if let Err(e) = job.init_refused() {
-                        return Step::Later(format!("cannot write the journal: {e}").into());
-                    }
-                    match err.class() {
-                        ErrorClass::Transient { retry_after } => {
-                            let wait = retry_after.unwrap_or(delay);
-                            delay = (delay * 2).min(Duration::from_secs(300));
-                            tracing::warn!(item = %job.record.item, "TikTok did not take the publish request for now ({}); nothing was created, trying again in {} s", error_code(&err), wait.as_secs());
-                            job.show_stage(format!(
-                                "waiting to send the publish request again ({} s)",
-                                wait.as_secs()
-                            ));
-                            job.board
-                                .quiet_for(&job.record.account, wait + QUIET_MARGIN);
-                            tokio::select! {
-                                () = self.cancel.cancelled() => return Step::Later("the service is stopping".into()),
-                                () = tokio::time::sleep(wait) => {}
-                            }
-                        }
-                        ErrorClass::AccountWide(p) => {
-                            return Step::Later(Later::account(p, &error_code(&err)));
-                        }
-                        ErrorClass::Auth(_) => {
-                            return Step::Later(Later::login(
-                                "paused: TikTok refused the authorization — run `tokdrop auth login`",
-                            ));
-                        }
-                        ErrorClass::Item { .. } => {
-                            let api = match err {
-                                AuthorizedError::Call(e)
-                                | AuthorizedError::RejectedAfterRefresh(e) => e.api_error().clone(),
-                                AuthorizedError::Auth(a) => ApiError::transport(
-                                    crate::tiktok::error::Endpoint::CreatorInfo,
-                                    "authorization",
-                                    a.to_string(),
-                                ),
-                            };
-                            if self.account_not_private(job, &api.code) {
-                                return Step::Later(Later::paused(
-                                    "paused: this TikTok app is not audited, so it may post only to a private account; make the account private in the TikTok app (or have the app audited)",
-                                    &api.code,
-                                ));
-                            }
-                            return Step::Finish(api_failure(ErrorStage::Init, &api));
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Polls until a terminal status, the timeout (counted from the init, across restarts),
-    /// or the service stopping ([`Follow`] decides). A status call that fails transiently is
-    /// asked again at the next poll, so the timeout still ends it; one TikTok refuses for this
-    /// publish_id (`invalid_publish_id`, …) ends the item `unknown` with the id kept, as the
-    /// post may exist.
-    async fn follow(
-        &self,
-        job: &Job,
-        publish_id: &str,
-        pulling: bool,
-        init_at: Option<jiff::Timestamp>,
-    ) -> Step<PublishOutcome> {
-        let started = tokio::time::Instant::now();
-        let before = init_at
-            .and_then(|t| Duration::try_from(jiff::Timestamp::now().duration_since(t)).ok())
-            .unwrap_or_default();
-        let elapsed = || before + started.elapsed();
-        let public = job
-            .spec
-            .privacy_level
-            .is_some_and(|p| p.as_str() == "PUBLIC_TO_EVERYONE");
-        let creator = job.record.creator.as_deref();
-        let mut follow = Follow::new(publish_id, creator, public, pulling, self.publish_timeout);
-        if job.spec.kind != Kind::Video {
-            follow = follow.photos();
-        }
-        if self.falls_back(job) {
-            follow = follow.cancel_on_silence(self.pull_start_timeout);
-        }
-        let item = ItemId::new(job.record.id.clone());
-        loop {
-            let requested = self.registry.stats(&item).is_some_and(|s| s.requests > 0);
-            let wait = match follow.next(elapsed(), requested) {
-                FollowStep::Poll(wait) => wait,
-                FollowStep::Cancel => {
-                    self.cancel_silent_pull(job, publish_id).await;
-                    continue;
-                }
-                FollowStep::Done(o) => return Step::Ok(*o),
-                FollowStep::Finish(o) => return Step::Finish(o),
-            };
-            job.board
-                .quiet_for(&job.record.account, wait + QUIET_MARGIN);
-            tokio::select! {
-                () = self.cancel.cancelled() => return Step::Later("the service is stopping; the post is followed again at the next start".into()),
-                () = tokio::time::sleep(wait) => {}
-            }
-            let answer = self
-                .tokens
-                .with_token(&job.record.account, |t| async move {
-                    self.tokens.client().status_fetch(&t, publish_id).await
-                })
-                .await;
-            let status = match answer {
-                Ok(status) => status,
-                Err(e) => match e.class() {
-                    ErrorClass::Transient { .. } => {
-                        tracing::warn!(item = %job.record.item, %publish_id, "cannot read the post's status ({e}); asking again at the next poll");
-                        continue;
-                    }
-                    ErrorClass::AccountWide(p) => {
-                        return Step::Later(Later::account(p, &error_code(&e)));
-                    }
-                    ErrorClass::Auth(_) => {
-                        return Step::Later(Later::login(format!(
-                            "paused: TikTok refused the authorization ({}) — run `tokdrop auth login`",
-                            error_code(&e)
-                        )));
-                    }
-                    ErrorClass::Item { .. } => {
-                        return Step::Finish(status_refused(publish_id, &e));
-                    }
-                },
-            };
-            let fetched = self.registry.stats(&item);
-            job.board.update_flight(&job.record.account, |f| {
-                f.stage = format!("processing (polled {}×)", follow.polls());
-                f.publish_id = Some(publish_id.to_string());
-                f.bytes_fetched = fetched
-                    .as_ref()
-                    .map(|s| s.distinct_bytes)
-                    .or(status.downloaded_bytes);
-            });
-            match follow.on_status(&status) {
-                Some(FollowStep::Done(o)) => return Step::Ok(*o),
-                Some(FollowStep::Finish(o)) => return Step::Finish(o),
-                Some(FollowStep::Poll(_) | FollowStep::Cancel) | None => {}
-            }
-        }
-    }
-
-    /// A pull TikTok never started, when a fallback may follow: the links are revoked (a late
-    /// download then fails) and the publish is cancelled, so that TikTok's status turns FAILED
-    /// before anything else is sent. Best effort: following goes on either way.
-    async fn cancel_silent_pull(&self, job: &Job, publish_id: &str) {
-        self.registry.revoke(&ItemId::new(job.record.id.clone()));
-        tracing::warn!(item = %job.record.item, %publish_id, "TikTok has not fetched the media {} after the init; revoking its links and cancelling the publish before any other attempt", crate::support::duration::format(self.pull_start_timeout));
-        job.show_stage("cancelling a pull TikTok never started");
-        let answer = self
-            .tokens
-            .with_token(&job.record.account, |t| async move {
-                self.tokens.client().cancel(&t, publish_id).await
-            })
-            .await;
-        match answer {
-            Ok(()) => {
-                tracing::info!(item = %job.record.item, %publish_id, "TikTok cancelled the publish")
-            }
-            Err(e) => {
-                tracing::warn!(item = %job.record.item, %publish_id, "TikTok did not cancel the publish ({e}); following it until it ends")
-            }
-        }
-    }
-
-    /// An unaudited app's refusal of a SELF_ONLY post: the account is public, which no item
-    /// can fix (another privacy level can: that refusal fails the item).
-    fn account_not_private(&self, job: &Job, code: &str) -> bool {
-        code == "unaudited_client_can_only_post_to_private_accounts"
-            && job
-                .spec
-                .privacy_level
-                .is_some_and(|p| p.as_str() == "SELF_ONLY")
-    }
-
-    /// Whether a failed pull of this job may fall back to FILE_UPLOAD (`transfer: auto` videos).
-    fn falls_back(&self, job: &Job) -> bool {
-        job.spec.kind == Kind::Video && self.transfer == Transfer::Auto
+/// A failed call by consequence, for the machine.
+fn refusal<E: crate::tiktok::authorized::TokenRejection + std::fmt::Display>(
+    e: &AuthorizedError<E>,
+    api: ApiError,
+) -> Refusal {
+    match e.class() {
+        ErrorClass::Transient { retry_after } => Refusal::Transient { retry_after },
+        ErrorClass::AccountWide(p) => Refusal::Paused(Later::account(p, &error_code(e))),
+        ErrorClass::Auth(_) => Refusal::Paused(Later::login(format!(
+            "paused: TikTok refused the authorization ({}) — run `tokdrop auth login`",
+            error_code(e)
+        ))),
+        ErrorClass::Item { .. } => Refusal::Item(api),
     }
 }
 
-/// The outcome when TikTok refuses to tell a publish_id's status: the post may exist.
-fn status_refused(publish_id: &str, e: &AuthorizedError<ApiError>) -> Box<PublishOutcome> {
-    let (code, log_id) = match e {
-        AuthorizedError::Call(c) | AuthorizedError::RejectedAfterRefresh(c) => {
-            (c.code.clone(), c.log_id.clone())
-        }
-        AuthorizedError::Auth(_) => ("status_refused".to_string(), None),
-    };
-    let mut o = failure(
-        Status::Unknown,
-        ErrorStage::Processing,
-        &code,
-        format!("TikTok no longer answers for this publish_id: {e}"),
-        log_id,
-        "the post may exist: look at the creator's TikTok profile (or inbox); move the files back into the watched folder only if it is not there".into(),
-    );
-    o.publish_id = Some(publish_id.to_string());
-    o
+/// TikTok's error behind a failed call (a refused login as an error of its own).
+fn api_error<E>(e: &AuthorizedError<E>, inner: impl Fn(&E) -> ApiError) -> ApiError {
+    match e {
+        AuthorizedError::Call(c) | AuthorizedError::RejectedAfterRefresh(c) => inner(c),
+        AuthorizedError::Auth(a) => ApiError::transport(
+            crate::tiktok::error::Endpoint::CreatorInfo,
+            "authorization",
+            a.to_string(),
+        ),
+    }
 }
 
 fn error_code<E: std::fmt::Display>(e: &AuthorizedError<E>) -> String {
@@ -488,254 +535,6 @@ fn content_type(path: &Path) -> &'static str {
 }
 
 impl TikTokPublisher {
-    /// One item: follow the attempt TikTok already accepted (after a restart; no creator_info,
-    /// whose cap answers must not hold up a post that exists), or check the creator and send
-    /// the first init; then, while an attempt ends FAILED in a way a new init may fix
-    /// ([`after_failure`]), send another. Every publish_id is kept in `previous_attempts`.
-    async fn run(&self, job: &mut Job) -> Attempt {
-        let mut next = if self.transfer == Transfer::Upload && job.spec.kind == Kind::Video {
-            "upload"
-        } else {
-            "pull"
-        };
-        if let Some(publish_id) = job.publish_id().map(String::from) {
-            let (transfer, init_at) = job
-                .current_attempt()
-                .map(|(t, at)| (if t == "upload" { "upload" } else { "pull" }, at))
-                .unwrap_or(("pull", None));
-            if transfer == "pull" {
-                let _ = step!(self.expose(job, true).await);
-            }
-            let end = match self.resume_upload(job, &publish_id).await {
-                Some(failed) => Step::Finish(failed),
-                None => {
-                    self.follow(job, &publish_id, transfer == "pull", init_at)
-                        .await
-                }
-            };
-            next = match self.after(job, end, transfer) {
-                Ok(t) => t,
-                Err(attempt) => return attempt,
-            };
-        }
-        let mut checked = false;
-        loop {
-            if !checked {
-                if let Err(attempt) = self.check_creator(job, next).await {
-                    return attempt;
-                }
-                checked = true;
-            }
-            let end = if next == "pull" {
-                self.pull_attempt(job).await
-            } else {
-                self.upload_attempt(job).await
-            };
-            next = match self.after(job, end, next) {
-                Ok(t) => t,
-                Err(attempt) => return attempt,
-            };
-        }
-    }
-
-    /// Fresh creator_info before a new post (tiktok-api.md §9): the creator may post now, and
-    /// the post fits the creator's settings. Remembers the username for links.
-    /// `planned`: the transfer the next init would use (named in a refusal's result).
-    async fn check_creator(&self, job: &mut Job, planned: &'static str) -> Result<(), Attempt> {
-        if job.spec.mode == Mode::Inbox {
-            let duration_ms = video_duration_ms(job).await;
-            return check_draft(&job.spec, duration_ms)
-                .map_err(|o| Attempt::Done(Box::new(self.finished(job, *o, Some(planned)))));
-        }
-        job.show_stage("creator_info");
-        let info = match self
-            .call(job, ErrorStage::Authorize, |t| async move {
-                self.tokens.client().creator_info(&t).await
-            })
-            .await
-        {
-            Step::Ok(info) => info,
-            Step::Finish(o) => {
-                return Err(Attempt::Done(Box::new(self.finished(
-                    job,
-                    *o,
-                    Some(planned),
-                ))));
-            }
-            Step::Later(later) => return Err(Attempt::Later(later)),
-        };
-        job.record.creator = Some(info.creator_username.clone());
-        let duration_ms = video_duration_ms(job).await;
-        check_creator(&mut job.spec, &info, duration_ms)
-            .map_err(|o| Attempt::Done(Box::new(self.finished(job, *o, Some(planned)))))
-    }
-
-    /// After an attempt: `Ok(transfer)` to send another init, or the item's answer.
-    fn after(
-        &self,
-        job: &mut Job,
-        end: Step<PublishOutcome>,
-        used: &'static str,
-    ) -> Result<&'static str, Attempt> {
-        let o = match end {
-            Step::Later(later) => return Err(Attempt::Later(later)),
-            Step::Ok(o) => return Err(Attempt::Done(Box::new(self.finished(job, o, Some(used))))),
-            Step::Finish(o) => o,
-        };
-        let reason = o.error.as_ref().map_or("", |e| e.code.as_str());
-        if o.status == Status::Failed {
-            let item = ItemId::new(job.record.id.clone());
-            let served_ok = self
-                .registry
-                .stats(&item)
-                .is_some_and(|s| s.full_downloads > 0);
-            let video = job.spec.kind == Kind::Video;
-            let decision = after_failure(
-                reason,
-                video,
-                self.falls_back(job),
-                used,
-                &job.record.previous_attempts,
-                served_ok,
-            );
-            if let AfterFailure::Retry(transfer) = decision {
-                tracing::warn!(item = %job.record.item, publish_id = ?o.publish_id, "the {used} attempt ended without a post ({reason}); TikTok's answer is final, so trying again by {transfer}");
-                job.add_previous(PreviousAttempt {
-                    publish_id: o.publish_id.clone(),
-                    transfer: used.to_string(),
-                    fail_reason: reason.to_string(),
-                });
-                self.registry.revoke(&item);
-                return Ok(transfer);
-            }
-        }
-        Err(Attempt::Done(Box::new(self.finished(job, *o, Some(used)))))
-    }
-
-    /// The item's outcome: its transfer, every earlier attempt, what TikTok fetched.
-    fn finished(&self, job: &Job, mut o: PublishOutcome, used: Option<&str>) -> PublishOutcome {
-        o.transfer = used.map(String::from);
-        o.previous_attempts = job.record.previous_attempts.clone();
-        self.with_fetched(job, o)
-    }
-
-    async fn pull_attempt(&self, job: &mut Job) -> Step<PublishOutcome> {
-        let urls = tri!(self.expose(job, false).await);
-        let (publish_id, _) = match self.init(job, "pull", Source::Pull(&urls)).await {
-            Step::Ok(v) => v,
-            Step::Finish(o) => return Step::Finish(o),
-            Step::Later(r) => {
-                self.registry.revoke(&ItemId::new(job.record.id.clone()));
-                return Step::Later(r);
-            }
-        };
-        let init_at = job.current_attempt().and_then(|(_, at)| at);
-        self.follow(job, &publish_id, true, init_at).await
-    }
-
-    /// After a restart, an upload that may have been cut short goes on where TikTok says it
-    /// stopped (a first PUT answered 416 names the progress; a complete upload is skipped).
-    /// `Some` is the attempt's failure.
-    async fn resume_upload(&self, job: &Job, publish_id: &str) -> Option<Box<PublishOutcome>> {
-        let url = job.upload_url()?.to_string();
-        let path = job.media[0].clone();
-        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        let plan = ChunkPlan::for_size(size).ok()?;
-        job.show_stage("uploading (resumed)");
-        tracing::info!(item = %job.record.item, %publish_id, "making sure TikTok has the whole upload");
-        match self
-            .tokens
-            .client()
-            .upload_file_from(
-                &url,
-                &path,
-                &plan,
-                content_type(&path),
-                0,
-                &upload_progress(job),
-            )
-            .await
-        {
-            Ok(()) => None,
-            Err(e) => {
-                let mut o = api_failure(ErrorStage::Transfer, &e);
-                o.publish_id = Some(publish_id.to_string());
-                Some(o)
-            }
-        }
-    }
-
-    async fn upload_attempt(&self, job: &mut Job) -> Step<PublishOutcome> {
-        let path = job.media[0].clone();
-        let size = match std::fs::symlink_metadata(&path) {
-            Ok(m) if !stamp_matches(&job.record, &path, &m) => {
-                return Step::Finish(file_changed(&crate::support::diagnostic::display_path(
-                    &path,
-                )));
-            }
-            Ok(m) => m.len(),
-            Err(e) => {
-                return Step::Finish(failure(
-                    Status::Failed,
-                    ErrorStage::Transfer,
-                    "file_unreadable",
-                    e.to_string(),
-                    None,
-                    "check the file".into(),
-                ));
-            }
-        };
-        let plan = match ChunkPlan::for_size(size) {
-            Ok(p) => p,
-            Err(e) => {
-                return Step::Finish(failure(
-                    Status::Failed,
-                    ErrorStage::Validate,
-                    "file_too_large",
-                    e.to_string(),
-                    None,
-                    "TikTok takes videos up to 4 GB".into(),
-                ));
-            }
-        };
-        let source = Source::Upload {
-            video_size: plan.video_size,
-            chunk_size: plan.chunk_size,
-            total_chunk_count: plan.total_chunk_count,
-        };
-        let (publish_id, upload_url) = tri!(self.init(job, "upload", source).await);
-        let Some(url) = upload_url else {
-            return Step::Finish(failure(
-                Status::Unknown,
-                ErrorStage::Transfer,
-                "no_upload_url",
-                "TikTok accepted the upload but gave no upload URL".into(),
-                None,
-                "look at the profile; move the files back to retry".into(),
-            ));
-        };
-        job.show_stage("uploading");
-        if let Err(e) = self
-            .tokens
-            .client()
-            .upload_file_from(
-                &url,
-                &path,
-                &plan,
-                content_type(&path),
-                0,
-                &upload_progress(job),
-            )
-            .await
-        {
-            let mut o = api_failure(ErrorStage::Transfer, &e);
-            o.publish_id = Some(publish_id);
-            return Step::Finish(o);
-        }
-        let init_at = job.current_attempt().and_then(|(_, at)| at);
-        self.follow(job, &publish_id, false, init_at).await
-    }
-
     /// Revokes the item's URLs and records how much TikTok fetched.
     fn with_fetched(&self, job: &Job, mut o: PublishOutcome) -> PublishOutcome {
         if let Some(stats) = self.registry.revoke(&ItemId::new(job.record.id.clone())) {
