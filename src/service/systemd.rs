@@ -392,7 +392,7 @@ mod tests {
         let out = Command::new(exe)
             .args([
                 "--exact",
-                "systemd::tests::child_sends_lifecycle",
+                "service::systemd::tests::child_sends_lifecycle",
                 "--ignored",
                 "--nocapture",
             ])
