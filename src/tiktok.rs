@@ -18,7 +18,6 @@
 
 pub mod api;
 pub mod authorized;
-pub mod backoff;
 pub mod budget;
 pub mod chunks;
 pub mod client;

@@ -11,6 +11,8 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::support::backoff::Backoff;
+
 use crate::config::{Config, WatchConfig};
 use crate::content::sidecar::rules::Kind;
 use crate::lifecycle::claim::{self, ClaimInfo};
@@ -180,10 +182,10 @@ impl Shared {
         };
         let shared = self.clone();
         runtime.spawn(async move {
-            let mut wait = Duration::from_secs(2);
+            let mut failures = 0;
             loop {
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(300));
+                failures += 1;
+                tokio::time::sleep(Backoff::FILES.delay(failures, None)).await;
                 let current = match shared.journal.read(&record.id) {
                     Ok(None) => return,
                     Ok(Some(r))

@@ -12,9 +12,9 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
-use super::backoff::Backoff;
 use super::error::Endpoint;
 use super::secret::Secret;
+use crate::support::backoff::Backoff;
 
 /// Limits per access token. Defaults are TikTok's documented ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,7 +23,7 @@ use super::{Later, PublishOutcome};
 use crate::config::Transfer;
 use crate::lifecycle::journal::Stage;
 use crate::lifecycle::outcome::{ErrorStage, PreviousAttempt, Status};
-use crate::tiktok::backoff::Backoff;
+use crate::support::backoff::Backoff;
 use crate::tiktok::error::ApiError;
 use crate::tiktok::wire::PublishStatus;
 

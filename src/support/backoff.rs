@@ -1,6 +1,6 @@
-//! The one back-off policy of tokdrop's retries: the client's own tries
-//! ([`super::budget::RetryPolicy`]), chunk PUTs and the publisher's retries of creator_info and
-//! of inits TikTok refused without creating anything. Exponential from `initial` by `factor`,
+//! The one back-off policy of tokdrop's retries: the TikTok client's own tries
+//! (`tiktok::budget::RetryPolicy`), chunk PUTs, the publisher's retries of creator_info and of
+//! inits TikTok refused without creating anything, a claim or a finish that failed. Exponential from `initial` by `factor`,
 //! capped at `max`; a `Retry-After` TikTok sent is honoured (within `max`). Pure: the caller
 //! sleeps, cancellably.
 
@@ -21,6 +21,14 @@ impl Backoff {
     /// The publisher's retries: 5 s, 10 s, 20 s, … up to 5 minutes.
     pub const PUBLISHER: Backoff = Backoff {
         initial: Duration::from_secs(5),
+        factor: 2.0,
+        max: Duration::from_secs(300),
+    };
+
+    /// Moving files that failed (a full disk, a folder that cannot be written): 2 s, 4 s, …
+    /// up to 5 minutes.
+    pub const FILES: Backoff = Backoff {
+        initial: Duration::from_secs(2),
         factor: 2.0,
         max: Duration::from_secs(300),
     };
