@@ -141,12 +141,13 @@ async fn a_restart_during_a_daily_cap_still_follows_the_post() {
     r.d.copy_sample("photo.jpg", "inbox/capped.jpg");
     r.wait_line("init accepted item=capped.jpg", 60);
     let (d, emu) = r.kill9();
-    emu.set(|c| {
-        c.daily_post_cap = 1; // the post just made fills it
-        c.hold_pulls = false;
-    });
+    emu.set(|c| c.daily_post_cap = 1); // the post just made fills it
     let before = emu.calls().count(SandboxEndpoint::CreatorInfo);
     let r = Running::spawn(d, emu, &[]);
+    // TikTok's download goes on once tokdrop serves again (one that ran while it was down is
+    // another test's matter).
+    r.wait_line("tokdrop is running", 30);
+    r.emu.set(|c| c.hold_pulls = false);
     let text = r.finished("capped.jpg", 60);
     assert!(text.contains("status: published"), "{text}");
     assert_eq!(

@@ -42,6 +42,9 @@ pub struct Settings {
     /// `auto` videos: cancel a pull TikTok has not started after this, then upload.
     pub pull_start_timeout: Duration,
     pub backoff: Backoff,
+    /// The journaled attempt's init is older than this process: the media server was down
+    /// for a while since, so a pull TikTok failed then may be our fault, not TikTok's.
+    pub restarted_since_init: bool,
 }
 
 /// What the journal stores of the item's life (the rest of the record is the claim's).
@@ -626,7 +629,8 @@ impl Life {
             self.auto(),
             self.transfer,
             &self.durable.previous_attempts,
-            self.media.served_whole,
+            // Our links worked (TikTok got every byte), or they were down for a restart.
+            self.media.served_whole || (self.resuming && self.settings.restarted_since_init),
         );
         let AfterFailure::Retry(next) = decision else {
             return self.finish(o);

@@ -23,6 +23,7 @@ fn settings(transfer: Transfer, video: bool) -> Settings {
         publish_timeout: Duration::from_secs(2 * 3600),
         pull_start_timeout: Duration::from_secs(5 * MIN),
         backoff: Backoff::PUBLISHER,
+        restarted_since_init: false,
     }
 }
 
@@ -631,6 +632,30 @@ fn rows() -> Vec<Row> {
             check: |_, a| {
                 assert_eq!(outcome(a).transfer.as_deref(), Some("pull"));
                 assert_eq!(outcome(a).publish_id.as_deref(), Some("v_pub~1"));
+            },
+        },
+        Row {
+            rule: "photo_pull_failed after a restart (our links were down since the init): one new pull",
+            settings: Settings {
+                restarted_since_init: true,
+                ..photo()
+            },
+            durable: durable(published("pull", None, false), &[]),
+            events: vec![
+                (
+                    0,
+                    Event::Exposed {
+                        url_tokens: vec!["tok1".into()],
+                    },
+                ),
+                (5, read(Failed, Some("photo_pull_failed"))),
+            ],
+            want: &["revoke", "journal:claimed", "expose"],
+            check: |_, a| {
+                assert_eq!(
+                    journaled(a).previous_attempts[0].fail_reason,
+                    "photo_pull_failed"
+                );
             },
         },
         Row {

@@ -124,6 +124,10 @@ impl TikTokPublisher {
             publish_timeout: self.publish_timeout,
             pull_start_timeout: self.pull_start_timeout,
             backoff: Backoff::PUBLISHER,
+            restarted_since_init: job
+                .current_attempt()
+                .and_then(|(_, at)| at)
+                .is_some_and(|at| at < process_start()),
         }
     }
 
@@ -465,9 +469,9 @@ impl TikTokPublisher {
         };
         let item = ItemId::new(job.record.id.clone());
         let registered = if resume && !job.url_tokens.is_empty() {
-            tracing::info!(item = %job.record.item, "serving the media again under the links TikTok was given");
             self.registry
                 .restore(item.clone(), served.clone(), job.url_tokens.clone())
+                .inspect(|_| tracing::info!(item = %job.record.item, "serving the media again under the links TikTok was given"))
                 .or_else(|e| {
                     tracing::warn!(item = %job.record.item, "{e}; serving under new links, which TikTok does not know");
                     self.registry.register(item, served)
@@ -640,4 +644,11 @@ fn upload_progress(job: &Job) -> impl Fn(u64) + Send + Sync + use<> {
     move |bytes| {
         board.update_flight(&account, |f| f.bytes_fetched = Some(bytes));
     }
+}
+
+/// When this process started publishing: the first call comes from the first job's settings,
+/// before any init of this process, so an older init was sent by an earlier process.
+fn process_start() -> jiff::Timestamp {
+    static START: std::sync::OnceLock<jiff::Timestamp> = std::sync::OnceLock::new();
+    *START.get_or_init(jiff::Timestamp::now)
 }
