@@ -368,9 +368,12 @@ impl TikTokPublisher {
                 job.board.update_flight(&job.record.account, |f| {
                     f.stage = format!("processing (polled {}×)", polls);
                     f.publish_id = Some(publish_id.to_string());
+                    // Distinct bytes count a response once it ends; bytes sent show a
+                    // download still running (capped: a repeat must not pass the size).
+                    let total = f.bytes_total.unwrap_or(u64::MAX);
                     f.bytes_fetched = stats
                         .as_ref()
-                        .map(|s| s.distinct_bytes)
+                        .map(|s| s.distinct_bytes.max(s.bytes_sent.min(total)))
                         .or(status.downloaded_bytes);
                 });
                 StatusAnswer::Read(status)
