@@ -15,7 +15,8 @@
 //! - [`post`]: `PostSpec` → the exact init request; [`tiktok`]: TikTok's wire types.
 //! - [`check`]: `tokdrop check`.
 //! - [`watch`] → [`intake`] → [`claim`]/[`journal`] → [`publish`] → [`results`]/[`ledger`]:
-//!   the folder pipeline ([`pipeline`]), with [`status`] for `tokdrop status` and [`fsops`]
+//!   the folder pipeline ([`pipeline`]); items wait in their folder, lined up per account, until
+//!   the account's worker is free ([`worker_state`]); [`status`] for `tokdrop status` and [`fsops`]
 //!   for durable file steps; [`outcome`] is the result file's shape. Finishing (and an
 //!   account pausing) hands over to [`notifications`]: `on_result` commands and signed
 //!   webhooks, delivered from a durable outbox in the background.
@@ -65,4 +66,5 @@ pub mod status;
 pub mod systemd;
 pub mod tiktok;
 pub mod watch;
+pub mod worker_state;
 pub mod yaml;

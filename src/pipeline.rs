@@ -22,8 +22,9 @@ use crate::outcome::{ErrorStage, ItemResult, ResultError, Status};
 use crate::publish::Publisher;
 use crate::results;
 use crate::sidecar::rules::Kind;
-use crate::status::{self, Board};
+use crate::status::{self, Board, Reason};
 use crate::watch as folders;
+use crate::worker_state::{Ticket, WorkerStates};
 
 mod recover;
 mod worker;
@@ -159,20 +160,18 @@ impl Shared {
         let (item, original) = (record.item.clone(), record.paths[0].original.clone());
         let say = move |e: &dyn std::fmt::Display| {
             let text = e.to_string();
-            let reason = if text.starts_with(status::CANNOT_FINISH) {
-                format!("{text}; tokdrop tries again")
+            let problem = if text.starts_with(status::CANNOT_FINISH) {
+                text
             } else {
-                format!(
-                    "{} {item}: {text}; tokdrop tries again",
-                    status::CANNOT_FINISH
-                )
+                format!("{} {item}: {text}", status::CANNOT_FINISH)
             };
+            let reason = Reason::CannotFinish { problem };
             tracing::error!(item = %item, "{reason}");
-            shared.board.wait(&original, reason.clone());
             shared.emit(Event::Deferred {
                 item: item.clone(),
-                reason,
+                reason: reason.to_string(),
             });
+            shared.board.wait(&original, reason);
         };
         say(error);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -329,9 +328,10 @@ pub async fn run(
         set: tokio::task::JoinSet::new(),
         publisher,
         cancel: cancel.clone(),
+        states: WorkerStates::default(),
     };
     workers.ensure(&shared, &config);
-    recover(&shared, &workers.queues)?;
+    recover(&shared, &workers.queues, &workers.states)?;
     let (hint_tx, hint_rx) = mpsc::channel(4096);
     let watcher = folders::watch(&watch_paths(&config), hint_tx)?;
     show_folders(&shared.board, &config);
@@ -339,7 +339,12 @@ pub async fn run(
     let (cand_tx, mut cand_rx) = mpsc::channel(256);
     let (intake_config, intake_reloads) = watch::channel(config.clone());
     let (retry_tx, retry_rx) = mpsc::unbounded_channel();
-    let intake = Intake::new(config.clone(), shared.board.clone(), cand_tx);
+    let intake = Intake::new(
+        config.clone(),
+        shared.board.clone(),
+        workers.states.clone(),
+        cand_tx,
+    );
     let intake_task =
         tokio::spawn(intake.run(hint_rx, watcher, intake_reloads, retry_rx, cancel.clone()));
     let status_task = tokio::spawn(write_status(shared.clone(), cancel.clone()));
@@ -481,13 +486,15 @@ fn dispatch(
     let record = match claim::claim(&shared.journal, &c.item, &info) {
         Ok(r) => r,
         Err(e) => {
-            let reason = format!("{}: {e}; tokdrop tries again later", status::CANNOT_TAKE);
+            let reason = Reason::CannotTake {
+                problem: e.to_string(),
+            };
             tracing::error!(item = %c.item.name, "{reason}");
-            shared.board.wait(&c.item.path, reason.clone());
             shared.emit(Event::Deferred {
                 item: c.item.name.clone(),
-                reason,
+                reason: reason.to_string(),
             });
+            shared.board.wait(&c.item.path, reason);
             let _ = retry.send(c.item.path.clone());
             return;
         }
@@ -507,15 +514,20 @@ fn dispatch(
                 invalid_result(&record, "incomplete_file", &[d]),
             );
         }
-        Verdict::Complete(inspection) => queue_or_refuse(shared, record, *inspection, queues),
+        Verdict::Complete(inspection) => {
+            queue_or_refuse(shared, record, *inspection, queues, c.ticket)
+        }
     }
 }
 
+/// Queues a claimed item for its worker (`ticket` holds the worker for it), or finishes it as
+/// invalid.
 fn queue_or_refuse(
     shared: &Shared,
     record: Record,
     inspection: Inspection,
     queues: &HashMap<String, mpsc::UnboundedSender<Queued>>,
+    ticket: Option<Ticket>,
 ) {
     match inspection.spec {
         Some(spec) => {
@@ -527,6 +539,7 @@ fn queue_or_refuse(
                     record,
                     spec,
                     media,
+                    ticket,
                 },
             );
         }

@@ -14,18 +14,140 @@ use tokio::sync::watch;
 use crate::diagnostic::printable;
 use crate::fsops;
 
-/// How the reason of an item whose claim failed begins (systemd's STATUS= counts them).
+/// How the text of an item whose claim failed begins.
 pub const CANNOT_TAKE: &str = "cannot take it";
-/// How the reason of an item that could not be moved to done/ or failed/ begins.
+/// How the text of an item that could not be moved to done/ or failed/ begins.
 pub const CANNOT_FINISH: &str = "cannot finish";
+
+/// Why an item waits: in its folder (most of them), or, claimed, for its worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reason {
+    /// Its files changed recently; it is looked at again once they stop changing.
+    Settling,
+    /// The folder requires a sidecar and the media file has none yet.
+    WaitingForSidecar,
+    /// A sidecar whose video or photo is not there (yet).
+    SidecarWithoutMedia,
+    /// Quiet, but the content check fails (`problem` says how); given up after
+    /// `give_up_after`.
+    Incomplete { problem: String },
+    /// Its sidecar's `not_before` has not come yet.
+    Scheduled { at: jiff::Timestamp },
+    /// First in its account's line, and the account's worker is free: claimed right now.
+    NextInLine,
+    /// In line behind others while the worker is free (for a moment, as the first is claimed).
+    InLine,
+    /// In line while the account's worker publishes `publishing`.
+    AccountBusy { publishing: String },
+    /// In line while the account is paused; re-checked at `until` (or at a new login).
+    AccountPaused { until: jiff::Timestamp, why: String },
+    /// Claimed (moved into the work area and journaled), its worker takes it next.
+    Claimed,
+    /// Its claim failed; it stays in the folder and is tried again.
+    CannotTake { problem: String },
+    /// Published or failed, but its files cannot be moved to done/ or failed/ yet.
+    CannotFinish { problem: String },
+    /// Looking at its files took too long; tried again later.
+    SlowCheck { limit_secs: u64 },
+    /// Free text, as older versions wrote it in `status.json`.
+    Note { text: String },
+}
+
+impl Reason {
+    /// A reason as older versions wrote it (free text).
+    fn from_text(text: String) -> Self {
+        if text == "queued" {
+            Reason::Claimed
+        } else if text.starts_with("settling") {
+            Reason::Settling
+        } else {
+            Reason::Note { text }
+        }
+    }
+
+    /// Whether the item is in (or at the head of) its account's line, claimed or not.
+    pub fn is_queued(&self) -> bool {
+        matches!(
+            self,
+            Reason::NextInLine
+                | Reason::InLine
+                | Reason::AccountBusy { .. }
+                | Reason::AccountPaused { .. }
+                | Reason::Claimed
+        )
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::Settling => f.write_str("settling: waiting until the files stop changing"),
+            Reason::WaitingForSidecar => {
+                f.write_str("waiting for sidecar (this folder requires one)")
+            }
+            Reason::SidecarWithoutMedia => {
+                f.write_str("sidecar without a media file: waiting for its video or photo")
+            }
+            Reason::Incomplete { problem } => f.write_str(problem),
+            Reason::Scheduled { at } => write!(f, "scheduled for {}", utc(*at, "%Y-%m-%d %H:%M")),
+            Reason::NextInLine => f.write_str("next in line"),
+            Reason::InLine => f.write_str("in line"),
+            Reason::AccountBusy { publishing } => {
+                write!(f, "account busy (publishing {publishing})")
+            }
+            Reason::AccountPaused { until, why } => {
+                let why = why.strip_prefix("paused: ").unwrap_or(why);
+                write!(f, "paused until {} ({why})", utc(*until, "%H:%M"))
+            }
+            Reason::Claimed => f.write_str("claimed: its account's worker takes it next"),
+            Reason::CannotTake { problem } => {
+                write!(f, "{CANNOT_TAKE}: {problem}; tokdrop tries again later")
+            }
+            Reason::CannotFinish { problem } => write!(f, "{problem}; tokdrop tries again"),
+            Reason::SlowCheck { limit_secs } => write!(
+                f,
+                "checking the files took longer than {limit_secs} s (slow storage, or a crafted file); trying again later"
+            ),
+            Reason::Note { text } => f.write_str(text),
+        }
+    }
+}
+
+/// `at` in UTC with `format`, and " UTC".
+fn utc(at: jiff::Timestamp, format: &str) -> String {
+    format!("{} UTC", at.strftime(format))
+}
+
+/// Reads a reason written by this version (tagged) or an older one (free text).
+fn reason_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Reason, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Typed(Reason),
+        Text(String),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::Typed(r) => r,
+        Either::Text(t) => Reason::from_text(t),
+    })
+}
 
 /// Why an item has not been taken yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Waiting {
     /// The media file or photo-set folder.
     pub path: PathBuf,
-    /// "settling", "waiting for sidecar", "incomplete: no moov box", "scheduled for …", "queued".
-    pub reason: String,
+    #[serde(deserialize_with = "reason_or_text")]
+    pub reason: Reason,
+    /// Its place in its account's line (1: claimed next); none while not in line (settling,
+    /// scheduled, …).
+    #[serde(default)]
+    pub place: Option<u32>,
+    /// The account whose line it is in.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// Since when it waits for this reason (in line: since it became ready).
     pub since: jiff::Timestamp,
 }
 
@@ -139,21 +261,21 @@ impl Board {
         self.version.send_modify(|v| *v = v.wrapping_add(1));
     }
 
-    /// Records (or updates) why `path` waits; keeps `since` when the reason is unchanged.
-    pub fn wait(&self, path: &Path, reason: impl Into<String>) {
-        let reason = reason.into();
+    /// Records (or updates) why `path` waits, out of any line; keeps `since` while the kind
+    /// of reason stays the same.
+    pub fn wait(&self, path: &Path, reason: Reason) {
+        self.edit(|i| set_waiting(i, path, reason, None, None));
+    }
+
+    /// Shows items in their account's line, in one change: (path, account, place, reason,
+    /// in line since).
+    pub fn line_up(&self, entries: Vec<(PathBuf, String, u32, Reason, jiff::Timestamp)>) {
+        if entries.is_empty() {
+            return;
+        }
         self.edit(|i| {
-            let entry = i
-                .waiting
-                .entry(path.to_path_buf())
-                .or_insert_with(|| Waiting {
-                    path: path.to_path_buf(),
-                    reason: reason.clone(),
-                    since: jiff::Timestamp::now(),
-                });
-            if entry.reason != reason {
-                entry.reason = reason;
-                entry.since = jiff::Timestamp::now();
+            for (path, account, place, reason, since) in entries {
+                set_waiting(i, &path, reason, Some((account, place)), Some(since));
             }
         });
     }
@@ -165,11 +287,11 @@ impl Board {
     }
 
     /// Forgets why items under `folder` wait (the folder is no longer watched); items already
-    /// queued stay listed, they are still published.
+    /// claimed stay listed, they are still published.
     pub fn unwait_under(&self, folder: &Path) {
         self.edit(|i| {
             i.waiting
-                .retain(|p, w| !p.starts_with(folder) || w.reason == "queued");
+                .retain(|p, w| !p.starts_with(folder) || w.reason == Reason::Claimed);
         });
     }
 
@@ -252,7 +374,7 @@ impl Board {
         Snapshot {
             pid: std::process::id(),
             updated_at: Some(jiff::Timestamp::now()),
-            waiting: g.waiting.values().cloned().collect(),
+            waiting: ordered(g.waiting.values()),
             in_flight: g.in_flight.values().cloned().collect(),
             paused: g.paused.clone(),
             folders: g.folders.clone(),
@@ -263,6 +385,45 @@ impl Board {
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.version.subscribe()
     }
+}
+
+fn set_waiting(
+    i: &mut Inner,
+    path: &Path,
+    reason: Reason,
+    line: Option<(String, u32)>,
+    since: Option<jiff::Timestamp>,
+) {
+    let (account, place) = line.map_or((None, None), |(a, p)| (Some(a), Some(p)));
+    let now = since.unwrap_or_else(jiff::Timestamp::now);
+    let entry = i
+        .waiting
+        .entry(path.to_path_buf())
+        .or_insert_with(|| Waiting {
+            path: path.to_path_buf(),
+            reason: reason.clone(),
+            place,
+            account: account.clone(),
+            since: now,
+        });
+    let kind_changed = std::mem::discriminant(&entry.reason) != std::mem::discriminant(&reason);
+    if since.is_some() || kind_changed || entry.place.is_some() {
+        entry.since = now;
+    }
+    entry.reason = reason;
+    entry.place = place;
+    entry.account = account;
+}
+
+/// Waiting items in the order `status` shows them: each account's line in claim order, then
+/// everything else by path.
+fn ordered<'a>(waiting: impl Iterator<Item = &'a Waiting>) -> Vec<Waiting> {
+    let mut out: Vec<Waiting> = waiting.cloned().collect();
+    out.sort_by(|a, b| {
+        let key = |w: &Waiting| (w.place.is_none(), w.account.clone(), w.place);
+        key(a).cmp(&key(b)).then_with(|| a.path.cmp(&b.path))
+    });
+    out
 }
 
 pub fn path(state_dir: &Path) -> PathBuf {
@@ -289,6 +450,66 @@ pub fn read(state_dir: &Path) -> std::io::Result<Option<Snapshot>> {
 /// Whether the process that wrote `snap` is still running (Linux: `/proc/<pid>`).
 pub fn is_running(snap: &Snapshot) -> bool {
     Path::new(&format!("/proc/{}", snap.pid)).exists()
+}
+
+/// How many items of one account's line `status` lists (`--json` lists all).
+const SHOWN_IN_LINE: usize = 10;
+/// How many items waiting out of line `status` lists.
+const SHOWN_OTHERS: usize = 20;
+
+/// The waiting items for people: each account's line with places (the first
+/// [`SHOWN_IN_LINE`]), then the items not in line (settling, scheduled, …).
+fn render_waiting(
+    waiting: &[Waiting],
+    ago: &dyn Fn(jiff::Timestamp) -> String,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let mut lines: BTreeMap<&str, Vec<&Waiting>> = BTreeMap::new();
+    let mut others = Vec::new();
+    for w in waiting {
+        match (&w.account, w.place) {
+            (Some(a), Some(_)) => lines.entry(a.as_str()).or_default().push(w),
+            _ => others.push(w),
+        }
+    }
+    for (account, line) in lines {
+        for w in line.iter().take(SHOWN_IN_LINE) {
+            writeln!(
+                out,
+                "waiting #{} ({}): {} — {} (in line since {})",
+                w.place.unwrap_or_default(),
+                printable(account),
+                crate::diagnostic::display_path(&w.path),
+                printable(&w.reason.to_string()),
+                ago(w.since)
+            )?;
+        }
+        if line.len() > SHOWN_IN_LINE {
+            writeln!(
+                out,
+                "  … and {} more in line for {} (tokdrop status --json lists them all)",
+                line.len() - SHOWN_IN_LINE,
+                printable(account)
+            )?;
+        }
+    }
+    for w in others.iter().take(SHOWN_OTHERS) {
+        writeln!(
+            out,
+            "waiting: {} — {} (since {})",
+            crate::diagnostic::display_path(&w.path),
+            printable(&w.reason.to_string()),
+            ago(w.since)
+        )?;
+    }
+    if others.len() > SHOWN_OTHERS {
+        writeln!(
+            out,
+            "  … and {} more waiting (tokdrop status --json lists them all)",
+            others.len() - SHOWN_OTHERS
+        )?;
+    }
+    Ok(())
 }
 
 /// Prints `tokdrop status` for people: running or not, the item in flight, waiting items,
@@ -362,15 +583,7 @@ pub fn render(
         if s.waiting.is_empty() && s.in_flight.is_empty() {
             writeln!(out, "idle: nothing waiting")?;
         }
-        for w in &s.waiting {
-            writeln!(
-                out,
-                "waiting: {} — {} (since {})",
-                crate::diagnostic::display_path(&w.path),
-                printable(&w.reason),
-                ago(w.since)
-            )?;
-        }
+        render_waiting(&s.waiting, &ago, out)?;
     } else if !journal.is_empty() {
         writeln!(
             out,
