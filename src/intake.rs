@@ -199,6 +199,7 @@ impl Intake {
         for old in &self.config.watch {
             if !folders.contains(&old.path) {
                 self.board.unwait_under(&old.path);
+                self.line.forget_missing(&old.path, |_| false);
                 self.handed.retain(|k| !k.starts_with(&old.path));
                 self.backoff.retain(|k, _| !k.starts_with(&old.path));
             }

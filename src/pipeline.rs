@@ -1,7 +1,9 @@
 //! The folder pipeline of `tokdrop run`: replay the journal, watch the folders, claim what
-//! intake hands on, run one publisher job at a time per account, finish every item into done/
-//! or failed/. Data flows one way: intake → journal → publish → results. `worker` runs the
-//! per-account queues, `recover` replays the journal at start.
+//! intake hands on (an item only when its account's worker is free for it: the folder is the
+//! queue), run one publisher job at a time per account, finish every item into done/ or
+//! failed/. Data flows one way: intake → journal → publish → results; the workers only say
+//! what they do ([`crate::worker_state`]). `worker` runs the per-account workers, `recover`
+//! replays the journal at start.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
-//! What the service is doing, for `tokdrop status` and systemd's `STATUS=`: items waiting (and
-//! why), the item in flight and its stage, paused accounts. The service keeps a [`Board`] in
+//! What the service is doing, for `tokdrop status` and systemd's `STATUS=`: items waiting (with
+//! their place in their account's line and a typed [`Reason`]), the item in flight and its
+//! stage, paused accounts. The service keeps a [`Board`] in
 //! memory and writes it to `state_dir/status.json` (atomically) whenever it changes; `tokdrop
 //! status` reads that file, so it works while the service runs, from another process.
 
@@ -605,4 +606,156 @@ pub fn render(
         crate::ledger::render_table(recent, out)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting(path: &str, reason: Reason, line: Option<(&str, u32)>) -> Waiting {
+        Waiting {
+            path: path.into(),
+            reason,
+            place: line.map(|(_, p)| p),
+            account: line.map(|(a, _)| a.to_string()),
+            since: jiff::Timestamp::now(),
+        }
+    }
+
+    /// A status.json of an older version (free-text reasons, no places) still reads: "queued"
+    /// was a claimed item, other texts are shown as they were written.
+    #[test]
+    fn older_status_files_read() {
+        let old = r#"{"pid": 1, "updated_at": null, "in_flight": [], "paused": {},
+            "waiting": [
+              {"path": "/in/a.jpg", "reason": "queued", "since": "2026-01-01T00:00:00Z"},
+              {"path": "/in/b.jpg", "reason": "settling: waiting until the files stop changing", "since": "2026-01-01T00:00:00Z"},
+              {"path": "/in/c.mp4", "reason": "incomplete: no moov box", "since": "2026-01-01T00:00:00Z"}
+            ]}"#;
+        let snap: Snapshot = serde_json::from_str(old).expect("reads");
+        let reasons: Vec<&Reason> = snap.waiting.iter().map(|w| &w.reason).collect();
+        assert_eq!(
+            reasons,
+            [
+                &Reason::Claimed,
+                &Reason::Settling,
+                &Reason::Note {
+                    text: "incomplete: no moov box".into()
+                }
+            ]
+        );
+        assert!(snap.waiting.iter().all(|w| w.place.is_none()));
+        let new = serde_json::to_string(&snap).expect("writes");
+        let again: Snapshot = serde_json::from_str(&new).expect("reads its own");
+        assert_eq!(again, snap);
+    }
+
+    /// Each row: a reason and what people read.
+    #[test]
+    fn reasons_read_plainly() {
+        let at = jiff::Timestamp::from_second(1_800_000_000).expect("time");
+        let cases = [
+            (Reason::NextInLine, "next in line"),
+            (
+                Reason::AccountBusy {
+                    publishing: "a.jpg".into(),
+                },
+                "account busy (publishing a.jpg)",
+            ),
+            (
+                Reason::AccountPaused {
+                    until: at,
+                    why: "paused: daily post limit reached".into(),
+                },
+                "paused until 08:00 UTC (daily post limit reached)",
+            ),
+            (
+                Reason::Scheduled { at },
+                "scheduled for 2027-01-15 08:00 UTC",
+            ),
+            (
+                Reason::CannotTake {
+                    problem: "disk full".into(),
+                },
+                "cannot take it: disk full; tokdrop tries again later",
+            ),
+        ];
+        for (reason, want) in cases {
+            assert_eq!(reason.to_string(), want);
+            let json = serde_json::to_string(&reason).expect("json");
+            assert_eq!(serde_json::from_str::<Reason>(&json).expect("back"), reason);
+        }
+    }
+
+    /// The board lists each account's line in claim order before the other waiting items;
+    /// `status` shows places and why, the first ten of a line and how many more.
+    #[test]
+    fn lines_are_shown_in_order_with_places() {
+        let board = Board::default();
+        board.wait(Path::new("/in/new.mp4"), Reason::Settling);
+        let busy = || Reason::AccountBusy {
+            publishing: "p00.jpg".into(),
+        };
+        board.line_up(
+            (1..=12u32)
+                .rev()
+                .map(|n| {
+                    (
+                        PathBuf::from(format!("/in/p{n:02}.jpg")),
+                        "default".to_string(),
+                        n,
+                        busy(),
+                        jiff::Timestamp::now(),
+                    )
+                })
+                .collect(),
+        );
+        let mut snap = board.snapshot();
+        let places: Vec<Option<u32>> = snap.waiting.iter().map(|w| w.place).collect();
+        let mut want: Vec<Option<u32>> = (1..=12).map(Some).collect();
+        want.push(None);
+        assert_eq!(places, want);
+        board.wait(Path::new("/in/p01.jpg"), Reason::Settling);
+        let moved = board.snapshot();
+        assert!(
+            moved
+                .waiting
+                .iter()
+                .any(|w| w.path == Path::new("/in/p01.jpg")
+                    && w.place.is_none()
+                    && w.account.is_none()),
+            "out of line: no place"
+        );
+        snap.pid = std::process::id();
+        snap.waiting
+            .push(waiting("/in/x.jpg", Reason::NextInLine, Some(("brand", 1))));
+        let mut out = Vec::new();
+        render(Some(&snap), &[], &[], false, &mut out).expect("render");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(
+            text.contains("waiting #1 (default): /in/p01.jpg — account busy (publishing p00.jpg) (in line since "),
+            "{text}"
+        );
+        assert!(
+            text.contains("waiting #10 (default): /in/p10.jpg"),
+            "{text}"
+        );
+        assert!(!text.contains("/in/p11.jpg"), "{text}");
+        assert!(
+            text.contains(
+                "  … and 2 more in line for default (tokdrop status --json lists them all)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("waiting #1 (brand): /in/x.jpg — next in line"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "waiting: /in/new.mp4 — settling: waiting until the files stop changing (since "
+            ),
+            "{text}"
+        );
+    }
 }
