@@ -56,7 +56,7 @@ fn listing(r: &Running, rel: &str) -> Vec<String> {
 }
 
 fn count(r: &Running, rel: &str) -> usize {
-    fs::read_dir(r.d.path(rel)).map_or(0, |d| d.count())
+    count_in(&r.d, rel)
 }
 
 /// The item named in a `claimed item=…` log line.
@@ -66,6 +66,59 @@ fn claimed_item(line: &str) -> String {
         .and_then(|s| s.split_whitespace().next())
         .unwrap_or_default()
         .to_string()
+}
+
+/// Claims and finishes as the log tells them, in order.
+#[derive(Default)]
+struct Seen {
+    claimed: Vec<String>,
+    /// (item, result file text)
+    finished: Vec<(String, String)>,
+}
+
+impl Seen {
+    fn text_of(&self, item: &str) -> &str {
+        self.finished
+            .iter()
+            .find(|(i, _)| i == item)
+            .map_or("", |(_, t)| t.as_str())
+    }
+}
+
+/// Follows the log (claims and finishes, which may interleave) until `enough` says so.
+fn follow(r: &Running, enough: impl Fn(&Seen) -> bool) -> Seen {
+    let mut seen = Seen::default();
+    while !enough(&seen) {
+        let line = r.wait_line(" item=", 60);
+        if line.contains("claimed item=") {
+            seen.claimed.push(claimed_item(&line));
+        } else if let Some(rest) = line.split("finished item=").nth(1) {
+            let item = rest.split_whitespace().next().unwrap_or_default();
+            let path = line.split("result=").nth(1).expect("result path").trim();
+            let text = fs::read_to_string(path).expect("result file");
+            seen.finished.push((item.to_string(), text));
+        }
+    }
+    seen
+}
+
+/// Asserts that TikTok created each post only after the one before it was complete.
+fn one_post_at_a_time(r: &Running) {
+    let posts = r.emu.calls().posts;
+    for pair in posts.windows(2) {
+        let done = pair[0]
+            .history
+            .iter()
+            .find(|(s, _)| s == "PUBLISH_COMPLETE")
+            .map(|(_, at)| *at)
+            .expect("the earlier post completed");
+        assert!(
+            pair[1].created_at >= done,
+            "{} was created before {} completed",
+            pair[1].publish_id,
+            pair[0].publish_id
+        );
+    }
 }
 
 /// 30 photos dropped at once, TikTok slow to fetch the first: only that one is claimed, the
@@ -125,32 +178,17 @@ async fn items_wait_in_the_folder_for_their_turn() {
     r.d.write(&format!("inbox/{edited}"), "title: edited while waiting\n");
 
     r.emu.set(|c| c.hold_pulls = false);
-    let mut claimed = vec![first.clone()];
-    for _ in 0..4 {
-        claimed.push(claimed_item(&r.wait_line("claimed item=", 60)));
-    }
+    let seen = follow(&r, |s| {
+        s.claimed.len() >= 4 && s.finished.iter().any(|(i, _)| *i == order[2])
+    });
     assert_eq!(
-        claimed[1..],
+        seen.claimed[..4],
         order[..4],
         "claimed in the order of their places"
     );
-    let text = r.finished(&order[2], 60);
+    let text = seen.text_of(&order[2]);
     assert!(text.contains("title: edited while waiting"), "{text}");
-    let posts = r.emu.calls().posts;
-    for pair in posts.windows(2) {
-        let done = pair[0]
-            .history
-            .iter()
-            .find(|(s, _)| s == "PUBLISH_COMPLETE")
-            .map(|(_, at)| *at)
-            .expect("the earlier post completed");
-        assert!(
-            pair[1].created_at >= done,
-            "{} was created before {} completed",
-            pair[1].publish_id,
-            pair[0].publish_id
-        );
-    }
+    one_post_at_a_time(&r);
     // At most order[3] (in flight) and order[4] (if order[3] is done already) left since.
     assert!(
         listing(&r, "inbox").len() >= 2 * (N - 6),
@@ -203,10 +241,16 @@ async fn a_paused_account_leaves_its_items_in_the_folder() {
     assert_eq!(count(&r, "state/journal"), 1, "only a.jpg is journaled");
 
     login(&r.d, &r.emu).await;
-    for item in ["a.jpg", "b.jpg", "c.jpg"] {
-        let text = r.finished(item, 60);
+    let seen = follow(&r, |s| s.finished.len() == 3);
+    assert_eq!(
+        seen.claimed,
+        ["b.jpg", "c.jpg"],
+        "in the order of their places"
+    );
+    for (item, text) in &seen.finished {
         assert!(text.contains("status: published"), "{item}: {text}");
     }
+    one_post_at_a_time(&r);
     r.stop();
 }
 
@@ -245,4 +289,58 @@ async fn a_scheduled_item_is_claimed_only_when_due() {
         .expect("started_at");
     assert!(started >= at, "started {started}, due {at}");
     r.stop();
+}
+
+/// Stopped while the first of three items is published: the journal holds that one only, the
+/// other two are still in the inbox. The restart resumes the journaled one first (nothing new
+/// is claimed before it), finds the other two again in the folder, and each is posted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_finds_waiting_items_in_the_folder() {
+    let r = start("", |c| c.hold_pulls = true).await;
+    for n in ["a", "b", "c"] {
+        r.d.copy_sample("photo.jpg", &format!("outside/{n}.jpg"));
+        fs::rename(
+            r.d.path(&format!("outside/{n}.jpg")),
+            r.d.path(&format!("inbox/{n}.jpg")),
+        )
+        .expect("mv");
+    }
+    let first = claimed_item(&r.wait_line("claimed item=", 60));
+    r.wait_line(&format!("init accepted item={first}"), 60);
+    waiting_when(&r, "the other two in line", |w| {
+        w.iter().filter(|w| !w["place"].is_null()).count() == 2
+    });
+    let Running { d, emu, p } = r;
+    p.stop();
+    assert_eq!(
+        count_in(&d, "state/journal"),
+        1,
+        "only the first is journaled"
+    );
+    let mut waiting: Vec<String> = ["a.jpg", "b.jpg", "c.jpg"]
+        .into_iter()
+        .filter(|n| d.path(&format!("inbox/{n}")).exists())
+        .map(str::to_string)
+        .collect();
+    waiting.sort();
+    assert_eq!(waiting.len(), 2, "{waiting:?}");
+    assert!(!waiting.contains(&first));
+    let r = Running::spawn(d, emu, &[]);
+    r.wait_line("tokdrop is running", 30);
+    // TikTok fetches only now that the links are served again.
+    r.emu.set(|c| c.hold_pulls = false);
+    let seen = follow(&r, |s| s.finished.len() == 3);
+    let mut claimed = seen.claimed.clone();
+    claimed.sort();
+    assert_eq!(claimed, waiting, "the journaled one is not claimed again");
+    for (item, text) in &seen.finished {
+        assert!(text.contains("status: published"), "{item}: {text}");
+    }
+    one_post_at_a_time(&r);
+    assert_eq!(r.emu.calls().posts.len(), 3, "one post per item");
+    r.stop();
+}
+
+fn count_in(d: &crate::harness::Dir, rel: &str) -> usize {
+    fs::read_dir(d.path(rel)).map_or(0, |d| d.count())
 }
