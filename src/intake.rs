@@ -15,7 +15,9 @@
 //! Nothing here moves files: `pipeline` claims what this hands on.
 
 mod line;
+mod look;
 mod tracker;
+mod turns;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
@@ -28,13 +30,15 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::check::{self, Inspection};
+use crate::check::Inspection;
 use crate::claim::WORK_DIR;
-use crate::config::{Config, SidecarPolicy, WatchConfig};
-use crate::items::{self, Found, ItemFiles};
+use crate::config::{Config, WatchConfig};
+use crate::items::{self, ItemFiles};
 use crate::status::{Board, Reason};
 use crate::watch::{FolderWatcher, Hint, HintKind, top_entry};
-use crate::worker_state::{Activity, Ticket, View, WorkerStates};
+use crate::worker_state::{Ticket, WorkerStates};
+
+use look::{Inspected, Seen};
 
 pub use line::Line;
 pub use tracker::{Fingerprint, Readiness, Tracker};
@@ -383,8 +387,9 @@ impl Intake {
         let owned = key.to_path_buf();
         let now = Instant::now();
         let inspect = purpose == Purpose::Claim || !self.line.contains(key);
-        let look =
-            tokio::task::spawn_blocking(move || look(&config, wi, &owned, tracker, now, inspect));
+        let look = tokio::task::spawn_blocking(move || {
+            look::look(&config, wi, &owned, tracker, now, inspect)
+        });
         let (tracker, seen) = match tokio::time::timeout(LOOK_LIMIT, look).await {
             Ok(Ok(result)) => result,
             Ok(Err(e)) => {
@@ -476,122 +481,6 @@ impl Intake {
             .push(Reverse((Instant::now() + RESCAN_EVERY, key.to_path_buf())));
     }
 
-    /// A complete item, just inspected: invalid ones and those of an account no folder uses
-    /// are handed on at once (to be finished as invalid); one whose `not_before` is still to
-    /// come waits for it; the rest join their account's line — and the first in line of a free
-    /// account is handed on.
-    async fn ready(
-        &mut self,
-        wi: usize,
-        item: ItemFiles,
-        inspection: Inspection,
-        purpose: Purpose,
-        ready_at: jiff::Timestamp,
-    ) {
-        let key = item.path.clone();
-        let Some(spec) = &inspection.spec else {
-            self.leave_line(&key);
-            return self
-                .hand_on(wi, item, Verdict::Complete(Box::new(inspection)), None)
-                .await;
-        };
-        if let Some(at) = spec.not_before
-            && at > crate::outcome::now()
-        {
-            self.leave_line(&key);
-            self.board.wait(&key, Reason::Scheduled { at });
-            let wait = at.duration_since(crate::outcome::now()).unsigned_abs();
-            self.timers.push(Reverse((Instant::now() + wait, key)));
-            return;
-        }
-        let account = spec.account.clone();
-        if !self.config.accounts().contains(&account.as_str()) {
-            self.leave_line(&key);
-            return self
-                .hand_on(wi, item, Verdict::Complete(Box::new(inspection)), None)
-                .await;
-        }
-        self.line.join(&key, &account, wi, ready_at);
-        let its_turn = self.line.first(&account) == Some(key.as_path())
-            && self.view(&account).is_some_and(|v| v.is_free());
-        // The inspection is fresh: no need to wait for `serve` to look again. While the first
-        // listing runs, nothing is handed on before every item found is in line.
-        if its_turn && (purpose == Purpose::Claim || !self.starting) {
-            let ticket = self.workers.ticket(&account, &item.name);
-            self.hand_on(
-                wi,
-                item,
-                Verdict::Complete(Box::new(inspection)),
-                Some(ticket),
-            )
-            .await;
-        }
-    }
-
-    /// Hands on the first item of every account whose worker is free, each looked at once
-    /// more first. An item that is no longer ready leaves the line and the next is tried.
-    async fn serve(&mut self) {
-        loop {
-            let next = self
-                .line
-                .accounts()
-                .filter(|a| self.view(a).is_some_and(|v| v.is_free()))
-                .find_map(|a| Some((a.to_string(), self.line.first(a)?.to_path_buf())));
-            let Some((account, key)) = next else {
-                return;
-            };
-            self.evaluate(&key, Purpose::Claim).await;
-            if self.line.first(&account) == Some(key.as_path())
-                && self.view(&account).is_some_and(|v| v.is_free())
-            {
-                // Nothing changed (cannot happen: a look either hands it on or takes it out
-                // of line); stop rather than spin.
-                tracing::debug!(item = %key.display(), "the first in line stays; trying later");
-                return;
-            }
-        }
-    }
-
-    fn view(&self, account: &str) -> Option<View> {
-        self.workers.view(account)
-    }
-
-    /// Shows every item in line with its place and why it waits (only what changed).
-    fn show_line(&mut self) {
-        let mut changes = Vec::new();
-        for account in self.line.accounts() {
-            let view = self.workers.view(account);
-            for entry in self.line.of(account) {
-                let reason = line_reason(entry.place, view.as_ref());
-                if self.shown.get(entry.key) == Some(&(entry.place, reason.clone())) {
-                    continue;
-                }
-                self.shown
-                    .insert(entry.key.to_path_buf(), (entry.place, reason.clone()));
-                changes.push((
-                    entry.key.to_path_buf(),
-                    account.to_string(),
-                    entry.place,
-                    reason,
-                    entry.ready_at,
-                ));
-            }
-        }
-        self.board.line_up(changes);
-    }
-
-    /// `key` leaves its line for now (it keeps its place for when it returns).
-    fn leave_line(&mut self, key: &Path) {
-        self.line.step_out(key);
-        self.shown.remove(key);
-    }
-
-    /// `key` is gone from its folder.
-    fn forget(&mut self, key: &Path) {
-        self.line.forget(key);
-        self.shown.remove(key);
-    }
-
     async fn hand_on(
         &mut self,
         wi: usize,
@@ -616,90 +505,6 @@ impl Intake {
         if self.out.send(c).await.is_err() {
             tracing::debug!("the pipeline stopped; intake hands on nothing more");
         }
-    }
-}
-
-/// Why an item at `place` in a line waits, given what its account's worker does.
-fn line_reason(place: u32, worker: Option<&View>) -> Reason {
-    let Some(view) = worker else {
-        return Reason::InLine;
-    };
-    match (&view.activity, &view.coming) {
-        (Activity::Paused { until, why, .. }, _) => Reason::AccountPaused {
-            until: *until,
-            why: why.clone(),
-        },
-        (Activity::Publishing { item }, _) | (Activity::Idle, Some(item)) => Reason::AccountBusy {
-            publishing: item.clone(),
-        },
-        (Activity::Idle, None) if place == 1 => Reason::NextInLine,
-        (Activity::Idle, None) => Reason::InLine,
-    }
-}
-
-/// What one look at an item found (`None` from [`look`]: it is gone or no longer an item).
-struct Seen {
-    item: ItemFiles,
-    readiness: Readiness,
-    /// The offline rules' verdict, once complete.
-    inspected: Inspected,
-    /// The newest modification time of its files (orders items found at start).
-    newest_mtime: Option<std::time::SystemTime>,
-}
-
-/// Whether the offline rules ran on a complete item.
-enum Inspected {
-    /// Not complete, or in line and not its turn: its fingerprints say it is unchanged.
-    Skipped,
-    /// The folder requires a sidecar and there is none.
-    NeedsSidecar,
-    Done(Box<Inspection>),
-}
-
-/// The blocking part of [`Intake::evaluate`]: lists the item, fingerprints and probes its
-/// files, and (with `inspect`) runs the offline rules when complete. Gives the tracker back.
-fn look(
-    config: &Config,
-    wi: usize,
-    key: &Path,
-    mut tracker: Tracker,
-    now: Instant,
-    inspect: bool,
-) -> (Tracker, Option<Seen>) {
-    let w = &config.watch[wi];
-    let Some(item) = current_item(key, w) else {
-        return (tracker, None);
-    };
-    let fast_ok = item.sidecar.is_some() || item.kind == crate::sidecar::rules::Kind::PhotoSet;
-    let readiness = tracker.observe(&item, now, fast_ok);
-    let inspected = match readiness {
-        Readiness::Complete if w.sidecar == SidecarPolicy::Required && item.sidecar.is_none() => {
-            Inspected::NeedsSidecar
-        }
-        Readiness::Complete if inspect => Inspected::Done(Box::new(check::inspect(w, &item))),
-        _ => Inspected::Skipped,
-    };
-    let newest_mtime = tracker.newest_mtime();
-    (
-        tracker,
-        Some(Seen {
-            item,
-            readiness,
-            inspected,
-            newest_mtime,
-        }),
-    )
-}
-
-/// The item at `key` as it is on disk now, `None` when it is gone or no longer an item.
-fn current_item(key: &Path, w: &WatchConfig) -> Option<ItemFiles> {
-    let meta = std::fs::symlink_metadata(key).ok()?;
-    if meta.is_dir() {
-        return items::photo_set(key, w).ok();
-    }
-    match items::item_at(key, w) {
-        Ok(Found::Item(i)) if i.path == key => Some(i),
-        _ => None,
     }
 }
 
