@@ -1,7 +1,7 @@
 //! Benchmark (not a test; `cargo bench --bench intake`): how fast intake notices an item
 //! renamed into the watched folder (rename → claimed, p50/p95 over 200 renames of a media file
 //! whose sidecar is already there), and how long the first listing of a folder holding 10 000
-//! items takes until every item is queued.
+//! items takes until every item is lined up (waiting in the folder for its account's worker).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -127,14 +127,20 @@ async fn initial_scan(jpg: &[u8], n: usize) {
         }
         count
     });
-    let mut intake = Intake::new(config, Board::default(), tx);
+    let mut intake = Intake::new(
+        config,
+        Board::default(),
+        tokdrop::lifecycle::worker_state::WorkerStates::default(),
+        tx,
+    );
     let t0 = Instant::now();
     intake.rescan_at_start().await;
     let took = t0.elapsed();
+    let lined_up = intake.in_line();
     drop(intake);
-    let queued = drain.await.expect("drain");
+    let handed = drain.await.expect("drain");
     println!(
-        "initial scan of {n} items (dropped while the service was down): {:.2} s, {queued} queued",
+        "initial scan of {n} items (dropped while the service was down): {:.2} s, {lined_up} in line, {handed} handed on",
         took.as_secs_f64()
     );
 }

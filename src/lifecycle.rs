@@ -3,7 +3,9 @@
 //! is claimed into the work area ([`claim`]) and journaled ([`journal`]); the [`pipeline`]
 //! runs one [`publish`] job at a time per account (the request is built by [`post`]); the
 //! result ([`outcome`]) is written next to the files and into the ledger ([`results`],
-//! [`ledger`]) and handed to [`notifications`]. [`status`] is what the service shows of it.
+//! [`ledger`]) and handed to [`notifications`]. Items wait in their folder, lined up per
+//! account, until that account's worker says it is free ([`worker_state`]); [`status`] is
+//! what the service shows of it all.
 
 pub mod claim;
 pub mod inspect;
@@ -19,3 +21,4 @@ pub mod publish;
 pub mod results;
 pub mod status;
 pub mod watch;
+pub mod worker_state;

@@ -415,8 +415,10 @@ async fn talk_to_systemd(
     }
 }
 
-/// The one-line `STATUS=` text: what is being published, paused accounts, the queue.
+/// The one-line `STATUS=` text: what is being published, paused accounts, the items in line
+/// (in their folders or claimed), scheduled ones, and items tokdrop cannot take or finish.
 pub fn status_line(s: &crate::lifecycle::status::Snapshot) -> String {
+    use crate::lifecycle::status::Reason;
     let mut parts = Vec::new();
     for f in &s.in_flight {
         parts.push(format!("publishing {}: {}", f.item, f.stage));
@@ -424,21 +426,20 @@ pub fn status_line(s: &crate::lifecycle::status::Snapshot) -> String {
     for (account, why) in &s.paused {
         parts.push(format!("{account} {why}"));
     }
-    let queued = s.waiting.iter().filter(|w| w.reason == "queued").count();
+    let count = |f: &dyn Fn(&Reason) -> bool| s.waiting.iter().filter(|w| f(&w.reason)).count();
+    let queued = count(&Reason::is_queued);
     if queued > 0 {
         parts.push(format!("{queued} queued"));
     }
-    let count = |prefix: &str| {
-        s.waiting
-            .iter()
-            .filter(|w| w.reason.starts_with(prefix))
-            .count()
-    };
-    let stuck = count(crate::lifecycle::status::CANNOT_TAKE);
+    let scheduled = count(&|r| matches!(r, Reason::Scheduled { .. }));
+    if scheduled > 0 {
+        parts.push(format!("{scheduled} scheduled"));
+    }
+    let stuck = count(&|r| matches!(r, Reason::CannotTake { .. }));
     if stuck > 0 {
         parts.push(format!("{stuck} cannot be taken (see tokdrop status)"));
     }
-    let unfinished = count(crate::lifecycle::status::CANNOT_FINISH);
+    let unfinished = count(&|r| matches!(r, Reason::CannotFinish { .. }));
     if unfinished > 0 {
         parts.push(format!(
             "{unfinished} cannot be moved to done/failed (see tokdrop status)"
@@ -473,31 +474,45 @@ async fn stop_on_signal(cancel: CancellationToken, notifier: Notifier) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lifecycle::status::{InFlight, Snapshot, Waiting};
+    use crate::lifecycle::status::{InFlight, Reason, Snapshot, Waiting};
 
-    fn waiting(path: &str, reason: &str) -> Waiting {
+    fn waiting(path: &str, reason: Reason) -> Waiting {
         Waiting {
             path: path.into(),
-            reason: reason.into(),
+            reason,
+            place: None,
+            account: None,
             since: jiff::Timestamp::UNIX_EPOCH,
         }
     }
 
-    /// systemd's one-line status: what is published, paused accounts, the queue, and items
-    /// tokdrop cannot take; "idle" when there is nothing of that.
+    /// systemd's one-line status: what is published, paused accounts, the items in line (in
+    /// the folder or claimed), scheduled ones and items tokdrop cannot take; "idle" when there
+    /// is nothing of that.
     #[test]
     fn status_lines() {
         let mut s = Snapshot::default();
         assert_eq!(status_line(&s), "idle");
-        s.waiting = vec![waiting(
-            "/in/a.mp4",
-            "settling: waiting until the files stop changing",
-        )];
+        s.waiting = vec![waiting("/in/a.mp4", Reason::Settling)];
         assert_eq!(status_line(&s), "idle", "settling items are not news");
-        s.waiting.push(waiting("/in/b.mp4", "queued"));
+        s.waiting.push(waiting("/in/b.mp4", Reason::Claimed));
+        s.waiting.push(waiting(
+            "/in/c.mp4",
+            Reason::AccountBusy {
+                publishing: "clip.mp4".into(),
+            },
+        ));
+        s.waiting.push(waiting(
+            "/in/d.mp4",
+            Reason::Scheduled {
+                at: jiff::Timestamp::UNIX_EPOCH,
+            },
+        ));
         s.waiting.push(waiting(
             "/in/trip",
-            "cannot take it: cannot move /in/trip: Permission denied; tokdrop tries again later",
+            Reason::CannotTake {
+                problem: "cannot move /in/trip: Permission denied".into(),
+            },
         ));
         s.in_flight.push(InFlight {
             id: "x".into(),
@@ -513,7 +528,7 @@ mod tests {
             .insert("brand".into(), "paused: needs login".into());
         assert_eq!(
             status_line(&s),
-            "publishing clip.mp4: processing (polled 4×); brand paused: needs login; 1 queued; 1 cannot be taken (see tokdrop status)"
+            "publishing clip.mp4: processing (polled 4×); brand paused: needs login; 2 queued; 1 scheduled; 1 cannot be taken (see tokdrop status)"
         );
     }
 }

@@ -1,14 +1,23 @@
-//! Deciding when a dropped item is complete (SPEC §3–4): notify hints and periodic listings
-//! feed per-file fingerprints (size, mtime, inode); an item is handed on once every file is
-//! quiet — closed or renamed in at its current state, or unchanged for `settle` — its content
-//! passes the structural check, its sidecar (when required) is there and its `not_before` has
-//! come. Files that stay incomplete go on as invalid after `give_up_after`.
+//! Deciding when a dropped item is complete and when it is its turn (SPEC §3–4): notify hints
+//! and periodic listings feed per-file fingerprints (size, mtime, inode); an item is ready once
+//! every file is quiet — closed or renamed in at its current state, or unchanged for `settle` —
+//! its content passes the structural check, its sidecar (when required) is there and its
+//! `not_before` has come. Files that stay incomplete go on as invalid after `give_up_after`.
+//!
+//! The folder is the queue: a ready item waits in its folder, in its account's [`Line`], until
+//! that account's worker is free ([`WorkerStates`]); then the first in line is looked at once
+//! more (settle, content check, sidecar rules, as it is *now*) and handed on to be claimed.
+//! Invalid and given-up items are handed on at once (they need no worker). `status` shows each
+//! waiting item's place and why it waits.
 //!
 //! A media file without a sidecar always waits `settle`, even after a rename, so a sidecar
 //! written right after it is not missed; a photo-set folder renamed in is complete at once.
 //! Nothing here moves files: `pipeline` claims what this hands on.
 
+mod line;
+mod look;
 mod tracker;
+mod turns;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
@@ -21,13 +30,17 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, SidecarPolicy, WatchConfig};
+use crate::config::{Config, WatchConfig};
 use crate::lifecycle::claim::WORK_DIR;
-use crate::lifecycle::inspect::{self, Inspection};
-use crate::lifecycle::items::{self, Found, ItemFiles};
-use crate::lifecycle::status::Board;
+use crate::lifecycle::inspect::Inspection;
+use crate::lifecycle::items::{self, ItemFiles};
+use crate::lifecycle::status::{Board, Reason};
 use crate::lifecycle::watch::{FolderWatcher, Hint, HintKind, top_entry};
+use crate::lifecycle::worker_state::{Ticket, WorkerStates};
 
+use look::{Inspected, Seen};
+
+pub use line::Line;
 pub use tracker::{Fingerprint, Readiness, Tracker};
 
 /// How often every folder is listed again, whatever the events said.
@@ -41,9 +54,11 @@ pub struct Candidate {
     pub config: Arc<Config>,
     pub watch_index: usize,
     pub item: ItemFiles,
-    /// When it became complete: the queue order.
+    /// When it became ready (its place in line), or complete for an item not lined up.
     pub completed_at: jiff::Timestamp,
     pub verdict: Verdict,
+    /// An item handed on to be published holds its account's worker until it takes it.
+    pub ticket: Option<Ticket>,
 }
 
 impl Candidate {
@@ -78,10 +93,30 @@ pub struct Intake {
     out: mpsc::Sender<Candidate>,
     /// True during the first listing: files found then may already be old and quiet.
     starting: bool,
+    /// Ready items waiting in their folders, per account, in claim order.
+    line: Line,
+    /// What each account's worker is doing: an item is handed on only to a free one.
+    workers: WorkerStates,
+    /// What the board shows of each item in line (place, reason), so only changes are sent.
+    shown: HashMap<PathBuf, (u32, Reason)>,
+}
+
+/// How [`Intake::evaluate`] looks at an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// Something may have changed: update where it stands.
+    Follow,
+    /// It is first in line and its worker is free: check it all again and hand it on.
+    Claim,
 }
 
 impl Intake {
-    pub fn new(config: Arc<Config>, board: Board, out: mpsc::Sender<Candidate>) -> Self {
+    pub fn new(
+        config: Arc<Config>,
+        board: Board,
+        workers: WorkerStates,
+        out: mpsc::Sender<Candidate>,
+    ) -> Self {
         Self {
             config,
             trackers: HashMap::new(),
@@ -91,11 +126,16 @@ impl Intake {
             board,
             out,
             starting: true,
+            line: Line::default(),
+            workers,
+            shown: HashMap::new(),
         }
     }
 
     /// Runs until `cancel`: hints from `hints`, timers, periodic rescans, new configs from
-    /// `reloads` (SIGHUP), and items the pipeline could not claim from `retries`.
+    /// `reloads` (SIGHUP), items the pipeline could not claim from `retries`, and workers
+    /// becoming free (their states change). After each, the next item of every free account
+    /// is handed on and the board shows the lines.
     pub async fn run(
         mut self,
         mut hints: mpsc::Receiver<Hint>,
@@ -104,10 +144,13 @@ impl Intake {
         mut retries: mpsc::UnboundedReceiver<PathBuf>,
         cancel: CancellationToken,
     ) {
+        let mut turns = self.workers.subscribe();
         self.rescan_at_start().await;
         let mut rescan = tokio::time::interval_at(Instant::now() + RESCAN_EVERY, RESCAN_EVERY);
         let mut reloadable = true;
         loop {
+            self.serve().await;
+            self.show_line();
             let next = self.timers.peek().map(|Reverse((t, _))| *t);
             tokio::select! {
                 () = cancel.cancelled() => break,
@@ -120,6 +163,7 @@ impl Intake {
                 },
                 Some(h) = hints.recv() => self.on_hint(h).await,
                 Some(key) = retries.recv() => self.retry_later(key),
+                r = turns.changed() => if r.is_err() { break },
                 () = watcher.overflow_notify.notified() => {
                     if watcher.overflow.swap(false, Ordering::SeqCst) {
                         tracing::warn!("file events were dropped; listing every folder again");
@@ -159,6 +203,7 @@ impl Intake {
         for old in &self.config.watch {
             if !folders.contains(&old.path) {
                 self.board.unwait_under(&old.path);
+                self.line.forget_missing(&old.path, |_| false);
                 self.handed.retain(|k| !k.starts_with(&old.path));
                 self.backoff.retain(|k, _| !k.starts_with(&old.path));
             }
@@ -169,6 +214,8 @@ impl Intake {
         self.config = config;
         self.trackers.clear();
         self.timers.clear();
+        self.line.step_out_all();
+        self.shown.clear();
         self.rescan().await;
     }
 
@@ -207,10 +254,11 @@ impl Intake {
                 self.backoff.remove(&key);
                 // Only items being watched care that something went away.
                 let Some((_, tracker)) = self.trackers.get_mut(&key) else {
+                    self.forget(&key);
                     continue;
                 };
                 tracker.touched(Instant::now());
-                self.evaluate(&key).await;
+                self.evaluate(&key, Purpose::Follow).await;
                 continue;
             }
             let (_, tracker) = self
@@ -223,7 +271,7 @@ impl Intake {
                 HintKind::MovedIn => tracker.closed(&hint.path),
                 HintKind::Changed | HintKind::Gone => tracker.touched(Instant::now()),
             }
-            self.evaluate(&key).await;
+            self.evaluate(&key, Purpose::Follow).await;
         }
     }
 
@@ -239,14 +287,16 @@ impl Intake {
         }
         let owners = items::sidecar_owners(top, w);
         if owners.is_empty() && top.exists() {
-            self.board.wait(
-                top,
-                "sidecar without a media file: waiting for its video or photo",
-            );
+            self.board.wait(top, Reason::SidecarWithoutMedia);
         } else {
             self.board.unwait(top);
         }
         owners
+    }
+
+    /// How many items wait in line (all accounts).
+    pub fn in_line(&self) -> usize {
+        self.line.len()
     }
 
     /// The first listing after start: files older than `settle` count as quiet already.
@@ -269,16 +319,17 @@ impl Intake {
                 }
             };
             for orphan in &listing.orphans {
-                self.board.wait(
-                    orphan,
-                    "sidecar without a media file: waiting for its video or photo",
-                );
+                self.board.wait(orphan, Reason::SidecarWithoutMedia);
             }
             let present: HashSet<PathBuf> = listing.items.iter().map(|i| i.path.clone()).collect();
             self.handed
                 .retain(|k| !k.starts_with(&w.path) || present.contains(k));
             self.backoff
                 .retain(|k, _| !k.starts_with(&w.path) || present.contains(k));
+            self.line
+                .forget_missing(&w.path, |k| present.contains(k) || self.handed.contains(k));
+            let line = &self.line;
+            self.shown.retain(|k, _| line.contains(k));
             for item in listing.items {
                 let starting = self.starting;
                 self.trackers.entry(item.path.clone()).or_insert_with(|| {
@@ -287,7 +338,7 @@ impl Intake {
                         Tracker::new(w.settle, starting).with_give_up_after(w.give_up_after),
                     )
                 });
-                self.evaluate(&item.path).await;
+                self.evaluate(&item.path, Purpose::Follow).await;
             }
         }
     }
@@ -306,14 +357,16 @@ impl Intake {
         due.sort();
         due.dedup();
         for key in due {
-            self.evaluate(&key).await;
+            self.evaluate(&key, Purpose::Follow).await;
         }
     }
 
-    /// Looks at one item now and decides: hand on, wait (with a timer), or forget. The look
-    /// itself (listing, fingerprints, probes, sidecar) is file-system work: it runs on a
-    /// blocking thread, one item at a time, and at most `LOOK_LIMIT` is waited for.
-    async fn evaluate(&mut self, key: &Path) {
+    /// Looks at one item now and decides: line it up, hand it on, wait (with a timer), or
+    /// forget it. The look itself (listing, fingerprints, probes, sidecar) is file-system
+    /// work: it runs on a blocking thread, one item at a time, and at most `LOOK_LIMIT` is
+    /// waited for. An item already in line is followed by its fingerprints and content check
+    /// alone; its sidecar rules run again when it is its turn ([`Purpose::Claim`]).
+    async fn evaluate(&mut self, key: &Path, purpose: Purpose) {
         if self.handed.contains(key) {
             return;
         }
@@ -321,171 +374,137 @@ impl Intake {
             && *at > Instant::now()
         {
             // The board still says why the claim failed.
-            self.timers.push(Reverse((*at, key.to_path_buf())));
+            let at = *at;
+            self.leave_line(key);
+            self.timers.push(Reverse((at, key.to_path_buf())));
             return;
         }
         let Some((wi, tracker)) = self.trackers.remove(key) else {
+            self.leave_line(key);
             return;
         };
         let config = self.config.clone();
         let owned = key.to_path_buf();
         let now = Instant::now();
-        let look = tokio::task::spawn_blocking(move || look(&config, wi, &owned, tracker, now));
+        let inspect = purpose == Purpose::Claim || !self.line.contains(key);
+        let look = tokio::task::spawn_blocking(move || {
+            look::look(&config, wi, &owned, tracker, now, inspect)
+        });
         let (tracker, seen) = match tokio::time::timeout(LOOK_LIMIT, look).await {
             Ok(Ok(result)) => result,
             Ok(Err(e)) => {
+                self.leave_line(key);
                 tracing::error!(path = %crate::support::diagnostic::display_path(key), error = %e, "checking an item failed");
                 return;
             }
             Err(_) => {
-                // The blocking thread keeps the old tracker; this item starts afresh later.
-                let w = &self.config.watch[wi];
-                tracing::warn!(
-                    path = %crate::support::diagnostic::display_path(key),
-                    "checking the files took longer than {}; trying again later",
-                    crate::support::duration::format(LOOK_LIMIT)
-                );
-                self.board.wait(
-                    key,
-                    format!(
-                        "checking the files took longer than {} (slow storage, or a crafted file); trying again later",
-                        crate::support::duration::format(LOOK_LIMIT)
-                    ),
-                );
-                self.trackers.insert(
-                    key.to_path_buf(),
-                    (
-                        wi,
-                        Tracker::new(w.settle, false).with_give_up_after(w.give_up_after),
-                    ),
-                );
-                self.timers
-                    .push(Reverse((Instant::now() + RESCAN_EVERY, key.to_path_buf())));
+                self.look_timed_out(key, wi);
                 return;
             }
         };
         let Some(Seen {
             item,
             readiness,
-            inspection,
+            inspected,
+            newest_mtime,
         }) = seen
         else {
             self.backoff.remove(key);
+            self.forget(key);
             self.board.unwait(key);
             return;
         };
         self.trackers.insert(key.to_path_buf(), (wi, tracker));
-        let w = &self.config.watch[wi];
+        let give_up_after = self.config.watch[wi].give_up_after;
         if let Some(s) = &item.sidecar {
             self.board.unwait(s);
         }
         match readiness {
             Readiness::Settling { until } => {
-                self.board
-                    .wait(key, "settling: waiting until the files stop changing");
+                self.leave_line(key);
+                self.board.wait(key, Reason::Settling);
                 self.timers.push(Reverse((until, key.to_path_buf())));
             }
             Readiness::Incomplete { reason, give_up_at } => {
+                self.leave_line(key);
                 if now >= give_up_at {
                     let reason = format!(
                         "{reason} (unchanged for {})",
-                        crate::support::duration::format(w.give_up_after)
+                        crate::support::duration::format(give_up_after)
                     );
-                    self.hand_on(wi, item, Verdict::GaveUp { reason }).await;
+                    self.hand_on(wi, item, Verdict::GaveUp { reason }, None)
+                        .await;
                 } else {
-                    self.board.wait(key, reason);
+                    self.board.wait(key, Reason::Incomplete { problem: reason });
                     self.timers.push(Reverse((give_up_at, key.to_path_buf())));
                 }
             }
-            Readiness::Complete => {
-                let Some(inspection) = inspection else {
-                    self.board
-                        .wait(key, "waiting for sidecar (this folder requires one)");
-                    return;
-                };
-                if let Some(at) = inspection.spec.as_ref().and_then(|s| s.not_before)
-                    && at > crate::lifecycle::outcome::now()
-                {
-                    self.board.wait(key, format!("scheduled: waits until {at}"));
-                    let wait = at
-                        .duration_since(crate::lifecycle::outcome::now())
-                        .unsigned_abs();
-                    self.timers.push(Reverse((now + wait, key.to_path_buf())));
-                    return;
+            Readiness::Complete => match inspected {
+                Inspected::Skipped => {} // still in line, unchanged
+                Inspected::NeedsSidecar => {
+                    self.leave_line(key);
+                    self.board.wait(key, Reason::WaitingForSidecar);
                 }
-                self.hand_on(wi, item, Verdict::Complete(Box::new(inspection)))
-                    .await;
-            }
+                Inspected::Done(inspection) => {
+                    let ready_at = match newest_mtime {
+                        Some(m) if self.starting => jiff::Timestamp::try_from(m).map_or_else(
+                            |_| crate::lifecycle::outcome::now(),
+                            |m| m.min(crate::lifecycle::outcome::now()),
+                        ),
+                        _ => crate::lifecycle::outcome::now(),
+                    };
+                    self.ready(wi, item, *inspection, purpose, ready_at).await;
+                }
+            },
         }
     }
 
-    async fn hand_on(&mut self, wi: usize, item: ItemFiles, verdict: Verdict) {
+    /// Looking at `key` took longer than [`LOOK_LIMIT`]: the blocking thread keeps the old
+    /// tracker; this item starts afresh later.
+    fn look_timed_out(&mut self, key: &Path, wi: usize) {
+        let w = &self.config.watch[wi];
+        tracing::warn!(
+            path = %crate::support::diagnostic::display_path(key),
+            "checking the files took longer than {}; trying again later",
+            crate::support::duration::format(LOOK_LIMIT)
+        );
+        let tracker = Tracker::new(w.settle, false).with_give_up_after(w.give_up_after);
+        self.leave_line(key);
+        self.board.wait(
+            key,
+            Reason::SlowCheck {
+                limit_secs: LOOK_LIMIT.as_secs(),
+            },
+        );
+        self.trackers.insert(key.to_path_buf(), (wi, tracker));
+        self.timers
+            .push(Reverse((Instant::now() + RESCAN_EVERY, key.to_path_buf())));
+    }
+
+    async fn hand_on(
+        &mut self,
+        wi: usize,
+        item: ItemFiles,
+        verdict: Verdict,
+        ticket: Option<Ticket>,
+    ) {
         self.trackers.remove(&item.path);
-        self.board.wait(&item.path, "queued");
+        self.leave_line(&item.path);
         self.handed.insert(item.path.clone());
         let c = Candidate {
             config: self.config.clone(),
             watch_index: wi,
+            completed_at: self
+                .line
+                .ready_at(&item.path)
+                .unwrap_or_else(crate::lifecycle::outcome::now),
             item,
-            completed_at: crate::lifecycle::outcome::now(),
             verdict,
+            ticket,
         };
         if self.out.send(c).await.is_err() {
             tracing::debug!("the pipeline stopped; intake hands on nothing more");
         }
-    }
-}
-
-/// What one look at an item found (`None` from [`look`]: it is gone or no longer an item).
-struct Seen {
-    item: ItemFiles,
-    readiness: Readiness,
-    /// The offline rules' verdict, once complete and not waiting for a required sidecar.
-    inspection: Option<Inspection>,
-}
-
-/// The blocking part of [`Intake::evaluate`]: lists the item, fingerprints and probes its
-/// files, and inspects it when complete. Gives the tracker back.
-fn look(
-    config: &Config,
-    wi: usize,
-    key: &Path,
-    mut tracker: Tracker,
-    now: Instant,
-) -> (Tracker, Option<Seen>) {
-    let w = &config.watch[wi];
-    let Some(item) = current_item(key, w) else {
-        return (tracker, None);
-    };
-    let fast_ok =
-        item.sidecar.is_some() || item.kind == crate::content::sidecar::rules::Kind::PhotoSet;
-    let readiness = tracker.observe(&item, now, fast_ok);
-    let inspection = match readiness {
-        Readiness::Complete if w.sidecar == SidecarPolicy::Required && item.sidecar.is_none() => {
-            None
-        }
-        Readiness::Complete => Some(inspect::inspect(w, &item)),
-        _ => None,
-    };
-    (
-        tracker,
-        Some(Seen {
-            item,
-            readiness,
-            inspection,
-        }),
-    )
-}
-
-/// The item at `key` as it is on disk now, `None` when it is gone or no longer an item.
-fn current_item(key: &Path, w: &WatchConfig) -> Option<ItemFiles> {
-    let meta = std::fs::symlink_metadata(key).ok()?;
-    if meta.is_dir() {
-        return items::photo_set(key, w).ok();
-    }
-    match items::item_at(key, w) {
-        Ok(Found::Item(i)) if i.path == key => Some(i),
-        _ => None,
     }
 }
 

@@ -1,7 +1,9 @@
 //! The folder pipeline of `tokdrop run`: replay the journal, watch the folders, claim what
-//! intake hands on, run one publisher job at a time per account, finish every item into done/
-//! or failed/. Data flows one way: intake → journal → publish → results. `worker` runs the
-//! per-account queues, `recover` replays the journal at start.
+//! intake hands on (an item only when its account's worker is free for it: the folder is the
+//! queue), run one publisher job at a time per account, finish every item into done/ or
+//! failed/. Data flows one way: intake → journal → publish → results; the workers only say
+//! what they do ([`crate::lifecycle::worker_state`]). `worker` runs the per-account workers, `recover`
+//! replays the journal at start.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,20 +13,21 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::lifecycle::claim::{self, ClaimInfo};
+use crate::lifecycle::inspect::Inspection;
 use crate::support::backoff::Backoff;
 
 use crate::config::{Config, WatchConfig};
 use crate::content::sidecar::rules::Kind;
-use crate::lifecycle::claim::{self, ClaimInfo};
-use crate::lifecycle::inspect::Inspection;
 use crate::lifecycle::intake::{Candidate, Intake, Verdict};
 use crate::lifecycle::journal::{Journal, Record, Stage};
 use crate::lifecycle::notifications::Notifications;
 use crate::lifecycle::outcome::{ErrorStage, ItemResult, ResultError, Status};
 use crate::lifecycle::publish::Publisher;
 use crate::lifecycle::results;
-use crate::lifecycle::status::{self, Board};
+use crate::lifecycle::status::{self, Board, Reason};
 use crate::lifecycle::watch as folders;
+use crate::lifecycle::worker_state::{Ticket, WorkerStates};
 use crate::support::diagnostic::Diagnostic;
 
 mod recover;
@@ -161,20 +164,18 @@ impl Shared {
         let (item, original) = (record.item.clone(), record.paths[0].original.clone());
         let say = move |e: &dyn std::fmt::Display| {
             let text = e.to_string();
-            let reason = if text.starts_with(status::CANNOT_FINISH) {
-                format!("{text}; tokdrop tries again")
+            let problem = if text.starts_with(status::CANNOT_FINISH) {
+                text
             } else {
-                format!(
-                    "{} {item}: {text}; tokdrop tries again",
-                    status::CANNOT_FINISH
-                )
+                format!("{} {item}: {text}", status::CANNOT_FINISH)
             };
+            let reason = Reason::CannotFinish { problem };
             tracing::error!(item = %item, "{reason}");
-            shared.board.wait(&original, reason.clone());
             shared.emit(Event::Deferred {
                 item: item.clone(),
-                reason,
+                reason: reason.to_string(),
             });
+            shared.board.wait(&original, reason);
         };
         say(error);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -331,9 +332,10 @@ pub async fn run(
         set: tokio::task::JoinSet::new(),
         publisher,
         cancel: cancel.clone(),
+        states: WorkerStates::default(),
     };
     workers.ensure(&shared, &config);
-    recover(&shared, &workers.queues)?;
+    recover(&shared, &workers.queues, &workers.states)?;
     let (hint_tx, hint_rx) = mpsc::channel(4096);
     let watcher = folders::watch(&watch_paths(&config), hint_tx)?;
     show_folders(&shared.board, &config);
@@ -341,7 +343,12 @@ pub async fn run(
     let (cand_tx, mut cand_rx) = mpsc::channel(256);
     let (intake_config, intake_reloads) = watch::channel(config.clone());
     let (retry_tx, retry_rx) = mpsc::unbounded_channel();
-    let intake = Intake::new(config.clone(), shared.board.clone(), cand_tx);
+    let intake = Intake::new(
+        config.clone(),
+        shared.board.clone(),
+        workers.states.clone(),
+        cand_tx,
+    );
     let intake_task =
         tokio::spawn(intake.run(hint_rx, watcher, intake_reloads, retry_rx, cancel.clone()));
     let status_task = tokio::spawn(write_status(shared.clone(), cancel.clone()));
@@ -483,13 +490,15 @@ fn dispatch(
     let record = match claim::claim(&shared.journal, &c.item, &info) {
         Ok(r) => r,
         Err(e) => {
-            let reason = format!("{}: {e}; tokdrop tries again later", status::CANNOT_TAKE);
+            let reason = Reason::CannotTake {
+                problem: e.to_string(),
+            };
             tracing::error!(item = %c.item.name, "{reason}");
-            shared.board.wait(&c.item.path, reason.clone());
             shared.emit(Event::Deferred {
                 item: c.item.name.clone(),
-                reason,
+                reason: reason.to_string(),
             });
+            shared.board.wait(&c.item.path, reason);
             let _ = retry.send(c.item.path.clone());
             return;
         }
@@ -509,15 +518,20 @@ fn dispatch(
                 invalid_result(&record, "incomplete_file", &[d]),
             );
         }
-        Verdict::Complete(inspection) => queue_or_refuse(shared, record, *inspection, queues),
+        Verdict::Complete(inspection) => {
+            queue_or_refuse(shared, record, *inspection, queues, c.ticket)
+        }
     }
 }
 
+/// Queues a claimed item for its worker (`ticket` holds the worker for it), or finishes it as
+/// invalid.
 fn queue_or_refuse(
     shared: &Shared,
     record: Record,
     inspection: Inspection,
     queues: &HashMap<String, mpsc::UnboundedSender<Queued>>,
+    ticket: Option<Ticket>,
 ) {
     match inspection.spec {
         Some(spec) => {
@@ -529,6 +543,7 @@ fn queue_or_refuse(
                     record,
                     spec,
                     media,
+                    ticket,
                 },
             );
         }

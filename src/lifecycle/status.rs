@@ -1,5 +1,6 @@
-//! What the service is doing, for `tokdrop status` and systemd's `STATUS=`: items waiting (and
-//! why), the item in flight and its stage, paused accounts. The service keeps a [`Board`] in
+//! What the service is doing, for `tokdrop status` and systemd's `STATUS=`: items waiting (with
+//! their place in their account's line and a typed [`Reason`]), the item in flight and its
+//! stage, paused accounts. The service keeps a [`Board`] in
 //! memory and writes it to `state_dir/status.json` (atomically) whenever it changes; `tokdrop
 //! status` reads that file, so it works while the service runs, from another process.
 
@@ -14,18 +15,28 @@ use tokio::sync::watch;
 use crate::support::diagnostic::printable;
 use crate::support::fsops;
 
-/// How the reason of an item whose claim failed begins (systemd's STATUS= counts them).
-pub const CANNOT_TAKE: &str = "cannot take it";
-/// How the reason of an item that could not be moved to done/ or failed/ begins.
-pub const CANNOT_FINISH: &str = "cannot finish";
+mod reason;
+mod render;
+
+use reason::reason_or_text;
+pub use reason::{CANNOT_FINISH, CANNOT_TAKE, Reason};
+pub use render::render;
 
 /// Why an item has not been taken yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Waiting {
     /// The media file or photo-set folder.
     pub path: PathBuf,
-    /// "settling", "waiting for sidecar", "incomplete: no moov box", "scheduled for …", "queued".
-    pub reason: String,
+    #[serde(deserialize_with = "reason_or_text")]
+    pub reason: Reason,
+    /// Its place in its account's line (1: claimed next); none while not in line (settling,
+    /// scheduled, …).
+    #[serde(default)]
+    pub place: Option<u32>,
+    /// The account whose line it is in.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// Since when it waits for this reason (in line: since it became ready).
     pub since: jiff::Timestamp,
 }
 
@@ -139,21 +150,21 @@ impl Board {
         self.version.send_modify(|v| *v = v.wrapping_add(1));
     }
 
-    /// Records (or updates) why `path` waits; keeps `since` when the reason is unchanged.
-    pub fn wait(&self, path: &Path, reason: impl Into<String>) {
-        let reason = reason.into();
+    /// Records (or updates) why `path` waits, out of any line; keeps `since` while the kind
+    /// of reason stays the same.
+    pub fn wait(&self, path: &Path, reason: Reason) {
+        self.edit(|i| set_waiting(i, path, reason, None, None));
+    }
+
+    /// Shows items in their account's line, in one change: (path, account, place, reason,
+    /// in line since).
+    pub fn line_up(&self, entries: Vec<(PathBuf, String, u32, Reason, jiff::Timestamp)>) {
+        if entries.is_empty() {
+            return;
+        }
         self.edit(|i| {
-            let entry = i
-                .waiting
-                .entry(path.to_path_buf())
-                .or_insert_with(|| Waiting {
-                    path: path.to_path_buf(),
-                    reason: reason.clone(),
-                    since: jiff::Timestamp::now(),
-                });
-            if entry.reason != reason {
-                entry.reason = reason;
-                entry.since = jiff::Timestamp::now();
+            for (path, account, place, reason, since) in entries {
+                set_waiting(i, &path, reason, Some((account, place)), Some(since));
             }
         });
     }
@@ -165,11 +176,11 @@ impl Board {
     }
 
     /// Forgets why items under `folder` wait (the folder is no longer watched); items already
-    /// queued stay listed, they are still published.
+    /// claimed stay listed, they are still published.
     pub fn unwait_under(&self, folder: &Path) {
         self.edit(|i| {
             i.waiting
-                .retain(|p, w| !p.starts_with(folder) || w.reason == "queued");
+                .retain(|p, w| !p.starts_with(folder) || w.reason == Reason::Claimed);
         });
     }
 
@@ -252,7 +263,7 @@ impl Board {
         Snapshot {
             pid: std::process::id(),
             updated_at: Some(jiff::Timestamp::now()),
-            waiting: g.waiting.values().cloned().collect(),
+            waiting: ordered(g.waiting.values()),
             in_flight: g.in_flight.values().cloned().collect(),
             paused: g.paused.clone(),
             folders: g.folders.clone(),
@@ -263,6 +274,45 @@ impl Board {
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.version.subscribe()
     }
+}
+
+fn set_waiting(
+    i: &mut Inner,
+    path: &Path,
+    reason: Reason,
+    line: Option<(String, u32)>,
+    since: Option<jiff::Timestamp>,
+) {
+    let (account, place) = line.map_or((None, None), |(a, p)| (Some(a), Some(p)));
+    let now = since.unwrap_or_else(jiff::Timestamp::now);
+    let entry = i
+        .waiting
+        .entry(path.to_path_buf())
+        .or_insert_with(|| Waiting {
+            path: path.to_path_buf(),
+            reason: reason.clone(),
+            place,
+            account: account.clone(),
+            since: now,
+        });
+    let kind_changed = std::mem::discriminant(&entry.reason) != std::mem::discriminant(&reason);
+    if since.is_some() || kind_changed || entry.place.is_some() {
+        entry.since = now;
+    }
+    entry.reason = reason;
+    entry.place = place;
+    entry.account = account;
+}
+
+/// Waiting items in the order `status` shows them: each account's line in claim order, then
+/// everything else by path.
+fn ordered<'a>(waiting: impl Iterator<Item = &'a Waiting>) -> Vec<Waiting> {
+    let mut out: Vec<Waiting> = waiting.cloned().collect();
+    out.sort_by(|a, b| {
+        let key = |w: &Waiting| (w.place.is_none(), w.account.clone(), w.place);
+        key(a).cmp(&key(b)).then_with(|| a.path.cmp(&b.path))
+    });
+    out
 }
 
 pub fn path(state_dir: &Path) -> PathBuf {
@@ -295,106 +345,35 @@ pub fn is_running(snap: &Snapshot) -> bool {
     Path::new(&format!("/proc/{}", snap.pid)).exists()
 }
 
-/// Prints `tokdrop status` for people: running or not, the item in flight, waiting items,
-/// paused accounts, items the journal holds, and the last results.
-/// `bars`: a progress bar of the bytes TikTok fetched under each item in flight
-/// (`status --watch`).
-pub fn render(
-    snap: Option<&Snapshot>,
-    journal: &[crate::lifecycle::journal::Record],
-    recent: &[crate::lifecycle::outcome::ItemResult],
-    bars: bool,
-    out: &mut dyn std::io::Write,
-) -> std::io::Result<()> {
-    let now = jiff::Timestamp::now();
-    let ago = |t: jiff::Timestamp| {
-        crate::support::duration::format(now.duration_since(t).unsigned_abs()) + " ago"
-    };
-    match snap {
-        Some(s) if is_running(s) => {
-            writeln!(out, "tokdrop is running (pid {})", s.pid)?;
-            for f in &s.folders {
-                writeln!(
-                    out,
-                    "watching: {} (account {}, {})",
-                    crate::support::diagnostic::display_path(&f.path),
-                    f.account,
-                    f.mode
-                )?;
-            }
-        }
-        Some(s) => writeln!(
-            out,
-            "tokdrop is not running (last seen {})",
-            s.updated_at.map_or_else(|| "never".to_string(), ago)
-        )?,
-        None => writeln!(out, "tokdrop has not run with this state folder yet")?,
-    }
-    let running = snap.is_some_and(is_running);
-    if let Some(s) = snap.filter(|_| running) {
-        for f in &s.in_flight {
-            let progress = match (f.bytes_fetched, f.bytes_total) {
-                (Some(a), Some(b)) if b > 0 => {
-                    format!(", TikTok fetched {} of {} bytes ({}%)", a, b, a * 100 / b)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A status.json of an older version (free-text reasons, no places) still reads: "queued"
+    /// was a claimed item, other texts are shown as they were written.
+    #[test]
+    fn older_status_files_read() {
+        let old = r#"{"pid": 1, "updated_at": null, "in_flight": [], "paused": {},
+            "waiting": [
+              {"path": "/in/a.jpg", "reason": "queued", "since": "2026-01-01T00:00:00Z"},
+              {"path": "/in/b.jpg", "reason": "settling: waiting until the files stop changing", "since": "2026-01-01T00:00:00Z"},
+              {"path": "/in/c.mp4", "reason": "incomplete: no moov box", "since": "2026-01-01T00:00:00Z"}
+            ]}"#;
+        let snap: Snapshot = serde_json::from_str(old).expect("reads");
+        let reasons: Vec<&Reason> = snap.waiting.iter().map(|w| &w.reason).collect();
+        assert_eq!(
+            reasons,
+            [
+                &Reason::Claimed,
+                &Reason::Settling,
+                &Reason::Note {
+                    text: "incomplete: no moov box".into()
                 }
-                _ => String::new(),
-            };
-            writeln!(
-                out,
-                "publishing ({}): {} — {}{progress}, started {}",
-                f.account,
-                printable(&f.item),
-                printable(&f.stage),
-                ago(f.started_at)
-            )?;
-            if let (true, Some(a), Some(b)) = (bars, f.bytes_fetched, f.bytes_total)
-                && b > 0
-            {
-                let filled = usize::try_from((a.min(b) * 40 / b).min(40)).unwrap_or(40);
-                writeln!(
-                    out,
-                    "  [{}{}] {}%",
-                    "#".repeat(filled),
-                    "-".repeat(40 - filled),
-                    a.min(b) * 100 / b
-                )?;
-            }
-        }
-        for (account, why) in &s.paused {
-            let why = why.strip_prefix("paused: ").unwrap_or(why);
-            writeln!(out, "paused ({account}): {}", printable(why))?;
-        }
-        if s.waiting.is_empty() && s.in_flight.is_empty() {
-            writeln!(out, "idle: nothing waiting")?;
-        }
-        for w in &s.waiting {
-            writeln!(
-                out,
-                "waiting: {} — {} (since {})",
-                crate::support::diagnostic::display_path(&w.path),
-                printable(&w.reason),
-                ago(w.since)
-            )?;
-        }
-    } else if !journal.is_empty() {
-        writeln!(
-            out,
-            "{} item(s) will resume when the service starts:",
-            journal.len()
-        )?;
-        for r in journal {
-            writeln!(
-                out,
-                "  {} ({}): {}",
-                printable(&r.item),
-                r.account,
-                r.stage.name()
-            )?;
-        }
+            ]
+        );
+        assert!(snap.waiting.iter().all(|w| w.place.is_none()));
+        let new = serde_json::to_string(&snap).expect("writes");
+        let again: Snapshot = serde_json::from_str(&new).expect("reads its own");
+        assert_eq!(again, snap);
     }
-    if !recent.is_empty() {
-        writeln!(out, "last results:")?;
-        crate::lifecycle::ledger::render_table(recent, out)?;
-    }
-    Ok(())
 }

@@ -209,7 +209,7 @@ async fn required_sidecar_waits() {
         if snap
             .waiting
             .iter()
-            .any(|w| w.reason.starts_with("waiting for sidecar"))
+            .any(|w| w.reason == tokdrop::lifecycle::status::Reason::WaitingForSidecar)
         {
             break;
         }
@@ -399,7 +399,7 @@ async fn a_failed_claim_is_retried() {
     assert!(
         snap.waiting
             .iter()
-            .any(|w| w.path == d.path("inbox/p.jpg") && w.reason == reason),
+            .any(|w| w.path == d.path("inbox/p.jpg") && w.reason.to_string() == reason),
         "{snap:?}"
     );
     fs::remove_file(d.path("inbox/.tokdrop")).expect("rm");
@@ -429,7 +429,10 @@ async fn a_failed_finish_is_retried() {
         "{reason}"
     );
     let snap = s.shared.board.snapshot();
-    assert!(snap.waiting.iter().any(|w| w.reason == reason), "{snap:?}");
+    assert!(
+        snap.waiting.iter().any(|w| w.reason.to_string() == reason),
+        "{snap:?}"
+    );
     fs::remove_file(d.path("done")).expect("rm");
     fs::create_dir(d.path("done")).expect("mkdir");
     let (item, status, result) = s.finished(30).await;

@@ -19,6 +19,7 @@ mod ledger_tail;
 mod notify;
 mod probe_corpus;
 mod process;
+mod queue;
 mod reload;
 mod sandbox_canary;
 mod sandbox_control;

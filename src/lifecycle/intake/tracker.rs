@@ -84,6 +84,14 @@ impl Tracker {
         self
     }
 
+    /// The newest modification time among the item's files, as last observed.
+    pub fn newest_mtime(&self) -> Option<SystemTime> {
+        self.files
+            .values()
+            .filter_map(|s| s.fp.map(|f| f.mtime))
+            .max()
+    }
+
     /// A writer closed `path`: it is quiet at the state the next observation sees.
     pub fn closed(&mut self, path: &Path) {
         self.closed_pending.insert(path.to_path_buf());

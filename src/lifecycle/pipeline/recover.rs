@@ -15,6 +15,7 @@ use crate::lifecycle::inspect;
 use crate::lifecycle::items::{self, Found, ItemFiles};
 use crate::lifecycle::journal::{Record, Stage};
 use crate::lifecycle::outcome::{ErrorStage, ResultError, Status};
+use crate::lifecycle::worker_state::WorkerStates;
 use crate::support::diagnostic::Diagnostic;
 
 /// The item as it lies in the work area (after a restart).
@@ -32,10 +33,12 @@ fn item_in_work_area(record: &Record, w: &WatchConfig) -> Option<ItemFiles> {
     Some(item)
 }
 
-/// Replays the journal (SPEC §4 "Restart").
+/// Replays the journal (SPEC §4 "Restart"). Items claimed before the stop go back to their
+/// worker first, each holding it (`states`) so that nothing new is claimed before them.
 pub(super) fn recover(
     shared: &Shared,
     queues: &HashMap<String, mpsc::UnboundedSender<Queued>>,
+    states: &WorkerStates,
 ) -> Result<(), PipelineError> {
     shared.journal.sweep_temp_files();
     for record in shared.journal.replay()? {
@@ -53,7 +56,7 @@ pub(super) fn recover(
         tracing::info!(item = %record.item, id = %record.id, stage = record.stage.name(), "resuming after restart");
         match &record.stage {
             Stage::Claiming | Stage::Claimed | Stage::Published { .. } => {
-                requeue(shared, record, queues)
+                requeue(shared, record, queues, states)
             }
             Stage::InitIntent { transfer, .. } => {
                 let mut r = base_result(&record, Status::Unknown);
@@ -77,6 +80,7 @@ fn requeue(
     shared: &Shared,
     record: Record,
     queues: &HashMap<String, mpsc::UnboundedSender<Queued>>,
+    states: &WorkerStates,
 ) {
     let config = shared.config();
     let w = watch_entry(&config, &record);
@@ -92,5 +96,6 @@ fn requeue(
         return;
     };
     let inspection = inspect::inspect(w, &item);
-    queue_or_refuse(shared, record, inspection, queues);
+    let ticket = states.ticket(&record.account, &record.item);
+    queue_or_refuse(shared, record, inspection, queues, Some(ticket));
 }

@@ -1,6 +1,9 @@
-//! The per-account queues: one worker task per account takes queued items one at a time,
-//! runs the publisher on each, pauses the account when the publisher says "not now" (and
-//! re-checks it every 15 minutes or as soon as a new login is stored), and concludes the item.
+//! The per-account workers: one task per account takes claimed items one at a time, runs the
+//! publisher on each, pauses the account when the publisher says "not now" (and re-checks it
+//! every 15 minutes or as soon as a new login is stored), and concludes the item. Each worker
+//! says what it does in [`WorkerStates`] — idle, publishing, paused — which is how intake knows
+//! when to claim the account's next item; its queue holds only what was claimed for it (the
+//! item intake handed on, and after a restart the items the journal held).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,14 +19,17 @@ use crate::lifecycle::journal::Record;
 use crate::lifecycle::notifications::Pause;
 use crate::lifecycle::outcome::ItemResult;
 use crate::lifecycle::publish::{Attempt, Job, Later, PublishOutcome, Publisher};
-use crate::lifecycle::status::InFlight;
+use crate::lifecycle::status::{InFlight, Reason};
+use crate::lifecycle::worker_state::{Ticket, WorkerStates};
 use crate::support::diagnostic::Diagnostic;
 
-/// A job waiting for its account's publisher.
+/// A claimed job waiting for its account's publisher.
 pub(super) struct Queued {
     pub(super) record: Record,
     pub(super) spec: crate::content::sidecar::rules::PostSpec,
     pub(super) media: Vec<PathBuf>,
+    /// Holds the account (nothing more is claimed for it) until the worker takes the job.
+    pub(super) ticket: Option<Ticket>,
 }
 
 /// One worker task (and queue) per account.
@@ -32,6 +38,8 @@ pub(super) struct Workers {
     pub(super) set: tokio::task::JoinSet<()>,
     pub(super) publisher: Arc<dyn Publisher>,
     pub(super) cancel: CancellationToken,
+    /// What each worker does, read by intake to claim only what a worker is ready for.
+    pub(super) states: WorkerStates,
 }
 
 impl Workers {
@@ -46,6 +54,10 @@ impl Workers {
             self.set.spawn(worker(
                 shared.clone(),
                 self.publisher.clone(),
+                Turns {
+                    account: account.to_string(),
+                    states: self.states.clone(),
+                },
                 rx,
                 self.cancel.clone(),
             ));
@@ -61,7 +73,9 @@ pub(super) fn enqueue(
     let account = q.record.account.clone();
     match queues.get(&account) {
         Some(tx) => {
-            shared.board.wait(&q.record.paths[0].original, "queued");
+            shared
+                .board
+                .wait(&q.record.paths[0].original, Reason::Claimed);
             let _ = tx.send(q);
         }
         None => {
@@ -80,9 +94,16 @@ pub(super) fn enqueue(
     }
 }
 
+/// The worker's account and where it says what it does.
+struct Turns {
+    account: String,
+    states: WorkerStates,
+}
+
 async fn worker(
     shared: Shared,
     publisher: Arc<dyn Publisher>,
+    turns: Turns,
     mut rx: mpsc::UnboundedReceiver<Queued>,
     cancel: CancellationToken,
 ) {
@@ -90,6 +111,7 @@ async fn worker(
     // notifies nothing; a different one, or one after a post went through, does.
     let mut notified: Option<(bool, Option<String>)> = None;
     loop {
+        turns.states.idle(&turns.account);
         let q = tokio::select! {
             biased;
             () = cancel.cancelled() => return,
@@ -99,7 +121,10 @@ async fn worker(
             mut record,
             spec,
             media,
+            ticket,
         } = q;
+        turns.states.publishing(&turns.account, &record.item);
+        drop(ticket);
         shared.board.unwait(&record.paths[0].original);
         if record.started_at.is_none() {
             record.started_at = Some(crate::lifecycle::outcome::now());
@@ -164,6 +189,7 @@ async fn worker(
                         )
                         .unwrap_or_else(|_| jiff::Timestamp::now());
                     let shown = format!("{reason} (next try {} UTC)", next.strftime("%H:%M"));
+                    turns.states.paused(&turns.account, next, &reason);
                     shared.board.pause(&job.record.account, Some(shown));
                     shared
                         .board
@@ -178,6 +204,7 @@ async fn worker(
                         return;
                     }
                     tracing::info!(account = %job.record.account, "re-checking the paused account");
+                    turns.states.publishing(&turns.account, &job.record.item);
                 }
             }
         }
