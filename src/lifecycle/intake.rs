@@ -37,6 +37,7 @@ use crate::lifecycle::items::{self, ItemFiles};
 use crate::lifecycle::status::{Board, Reason};
 use crate::lifecycle::watch::{FolderWatcher, Hint, HintKind, top_entry};
 use crate::lifecycle::worker_state::{Ticket, WorkerStates};
+use crate::support::backoff::Backoff;
 
 use look::{Inspected, Seen};
 
@@ -185,10 +186,12 @@ impl Intake {
         };
         let tracker = Tracker::new(w.settle, true).with_give_up_after(w.give_up_after);
         let failures = self.backoff.get(&key).map_or(0, |(_, n)| *n) + 1;
-        let wait = w
-            .settle
-            .saturating_mul(1 << (failures - 1).min(16))
-            .min(CLAIM_RETRY_MAX);
+        let wait = Backoff {
+            initial: w.settle,
+            factor: 2.0,
+            max: CLAIM_RETRY_MAX,
+        }
+        .delay(failures, None);
         let at = Instant::now() + wait;
         self.trackers.insert(key.clone(), (wi, tracker));
         self.backoff.insert(key.clone(), (at, failures));
