@@ -111,6 +111,8 @@ impl Job {
         self.record.previous_attempts = life.previous_attempts.clone();
         self.record.creator = life.creator.clone();
         self.journal.advance(&mut self.record, life.stage.clone())?;
+        let revoked = matches!(life.stage, Stage::Published { revoked: true, .. });
+        tracing::debug!(item = %self.record.item, stage = %life.stage.name(), revoked, "journaled");
         if newly_published {
             crate::support::metrics::metrics().claim_to_init(since(self.record.queued_at));
         }

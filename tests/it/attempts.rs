@@ -255,3 +255,91 @@ async fn a_kill_during_the_back_off_after_a_429_is_not_unknown() {
     assert_eq!(calls.posts.len(), 1);
     r.stop();
 }
+
+/// kill -9 right after each journal state of the item's machine that the real binary reaches
+/// (the fake-publisher matrix in crash.rs covers claiming and finishing): a restart never
+/// doubles a post, and every file ends in done/ or failed/ exactly once with one ledger line.
+/// - init intent: the publish request may have gone out, so the item ends `unknown` (or,
+///   when TikTok's answer was journaled before the kill landed, `published`);
+/// - published by FILE_UPLOAD, upload held: the upload is resumed and the post published;
+/// - published by pull with the links revoked (TikTok never started, the cancel was answered):
+///   the restart goes on with the upload, never serving the revoked links again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_at_every_journal_state_of_the_machine() {
+    let debug = [(
+        "RUST_LOG",
+        "info,tokdrop::lifecycle::publish=debug,tokdrop::access=warn".to_string(),
+    )];
+    struct Case {
+        item: &'static str,
+        tiktok: &'static str,
+        trigger: &'static str,
+        hold: fn(&mut tokdrop_sandbox::SandboxConfig),
+        release: fn(&mut tokdrop_sandbox::SandboxConfig),
+        want: &'static str,
+    }
+    let cases = [
+        Case {
+            item: "intent.mp4",
+            tiktok: "",
+            trigger: "journaled item=intent.mp4 stage=init_intent",
+            hold: |_| {},
+            release: |_| {},
+            want: "status: unknown|status: published",
+        },
+        Case {
+            item: "upload.mp4",
+            tiktok: ", transfer: upload",
+            trigger: "init accepted item=upload.mp4",
+            hold: |c| c.hold_uploads = true,
+            release: |c| c.hold_uploads = false,
+            want: "status: published",
+        },
+        Case {
+            item: "revoked.mp4",
+            tiktok: ", pull_start_timeout: 1s",
+            trigger: "journaled item=revoked.mp4 stage=published revoked=true",
+            hold: |c| c.hold_pulls = true,
+            release: |_| {},
+            want: "status: published",
+        },
+    ];
+    for case in cases {
+        let r = start_full("", case.tiktok, case.hold, &debug).await;
+        let name = case.item.trim_end_matches(".mp4");
+        let sha = drop_video(&r, name);
+        r.wait_line(case.trigger, 60);
+        let (d, emu) = r.kill9();
+        emu.set(case.release);
+        let r = Running::spawn(d, emu, &debug);
+        let text = r.finished(case.item, 90);
+        assert!(
+            case.want.split('|').any(|w| text.contains(w)),
+            "{}: {text}",
+            case.trigger
+        );
+        r.emu.set(|c| c.hold_pulls = false);
+        let calls = settled(&r).await;
+        assert!(
+            calls.existing_posts_of(&sha).len() <= 1,
+            "{}: {:?}",
+            case.trigger,
+            calls.posts
+        );
+        if text.contains("status: published") {
+            assert_eq!(calls.existing_posts_of(&sha).len(), 1, "{}", case.trigger);
+        }
+        let places = ["done", "failed"]
+            .iter()
+            .filter(|f| r.d.path(f).join(case.item).exists())
+            .count();
+        assert_eq!(
+            places, 1,
+            "{}: in done/ or failed/ exactly once",
+            case.trigger
+        );
+        let ledger = std::fs::read_to_string(r.d.path("state/ledger.jsonl")).expect("ledger");
+        assert_eq!(ledger.lines().count(), 1, "{}", case.trigger);
+        r.stop();
+    }
+}

@@ -337,6 +337,7 @@ impl Life {
     fn start(&mut self, now: Timestamp) -> Vec<Action> {
         match self.durable.stage.clone() {
             Stage::Published {
+                publish_id,
                 transfer,
                 url_tokens,
                 upload_url,
@@ -350,6 +351,9 @@ impl Life {
                 self.url_tokens = url_tokens;
                 match (self.transfer, upload_url) {
                     ("pull", _) if !revoked => vec![Action::Expose { resume: true }],
+                    // Links revoked before the restart: the cancel may not have reached TikTok.
+                    // Asking again is harmless; an acknowledged cancel makes the fallback safe.
+                    ("pull", _) => vec![Action::Cancel { publish_id }],
                     ("upload", Some(upload_url)) => vec![Action::Upload {
                         upload_url,
                         resume: true,

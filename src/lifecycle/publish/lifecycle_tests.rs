@@ -448,11 +448,11 @@ fn rows() -> Vec<Row> {
             check: no_check,
         },
         Row {
-            rule: "a pull whose links were revoked before the restart is not served again",
+            rule: "a pull whose links were revoked before the restart is not served again: the cancel is asked again",
             settings: auto(),
             durable: durable(published("pull", None, true), &[]),
             events: vec![],
-            want: &["poll"],
+            want: &["cancel"],
             check: no_check,
         },
         Row {
@@ -574,6 +574,33 @@ fn rows() -> Vec<Row> {
                     "video_pull_failed"
                 );
             },
+        },
+        Row {
+            rule: "a restart after the links were revoked: the cancel is asked again; acknowledged, the upload follows",
+            settings: auto(),
+            durable: durable(published("pull", None, true), &[]),
+            events: vec![(1, Event::CancelAnswered { acknowledged: true })],
+            want: &["revoke", "journal:claimed", "slot"],
+            check: |l, a| {
+                assert_eq!(l.transfer(), "upload");
+                assert_eq!(
+                    journaled(a).previous_attempts[0].fail_reason,
+                    "publish_cancelled"
+                );
+            },
+        },
+        Row {
+            rule: "a restart after the links were revoked, the cancel still not acknowledged: keep following",
+            settings: auto(),
+            durable: durable(published("pull", None, true), &[]),
+            events: vec![(
+                1,
+                Event::CancelAnswered {
+                    acknowledged: false,
+                },
+            )],
+            want: &["poll"],
+            check: no_check,
         },
         Row {
             rule: "a restart after the fallback was journaled: upload, earlier attempt kept",
