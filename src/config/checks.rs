@@ -325,8 +325,10 @@ fn check_tiktok(c: &mut Checker, raw: RawTiktok) -> TiktokConfig {
             "TikTok's processing and moderation can take minutes to hours; 2h is a good value",
         );
     }
-    if raw.pull_start_timeout.0 < Duration::from_secs(1)
-        || raw.pull_start_timeout.0 > raw.publish_timeout.0
+    // Only `transfer: auto` gives up on a pull that never starts; elsewhere the key is unused.
+    if raw.transfer == super::Transfer::Auto
+        && (raw.pull_start_timeout.0 < Duration::from_secs(1)
+            || raw.pull_start_timeout.0 > raw.publish_timeout.0)
     {
         c.err(
             "tiktok.pull_start_timeout",

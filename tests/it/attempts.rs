@@ -343,3 +343,37 @@ async fn kill9_at_every_journal_state_of_the_machine() {
         r.stop();
     }
 }
+
+/// `transfer: pull` has no fallback, so its give-up point is `publish_timeout`: a download
+/// TikTok has not started by then ends the item `unknown` with its publish_id (never a new
+/// init), and a download TikTok starts later finds the links revoked. One init, no second post.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_starting_after_the_publish_timeout_never_doubles() {
+    let r = start_full(
+        "",
+        ", transfer: pull, publish_timeout: 1m",
+        |c| c.hold_pulls = true,
+        &[],
+    )
+    .await;
+    let sha = drop_video(&r, "slowpoke");
+    let text = r.finished("slowpoke.mp4", 120);
+    assert!(
+        text.contains("status: unknown") && text.contains("publish_id: v_pub_url~"),
+        "{text}"
+    );
+    r.emu.set(|c| c.hold_pulls = false);
+    let calls = settled(&r).await;
+    assert_eq!(calls.init_calls().len(), 1, "never a second init");
+    assert!(
+        calls.existing_posts_of(&sha).is_empty(),
+        "{:?}",
+        calls.posts
+    );
+    assert!(
+        calls.downloads.iter().all(|d| d.http_status == Some(404)),
+        "the late download finds the links revoked: {:?}",
+        calls.downloads
+    );
+    r.stop();
+}

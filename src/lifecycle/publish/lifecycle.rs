@@ -654,10 +654,16 @@ impl Life {
         acts
     }
 
-    /// The item's outcome: it always names its transfer and every earlier attempt.
+    /// The item's outcome: it always names its transfer, its publish_id when TikTok gave one,
+    /// and every earlier attempt.
     fn finish(&mut self, mut o: PublishOutcome) -> Vec<Action> {
         self.finished = true;
         o.transfer = Some(self.transfer.to_string());
+        // The attempt TikTok accepted is named even when the outcome came from our side (a
+        // timeout): the user needs it to find the post.
+        if o.publish_id.is_none() {
+            o.publish_id = self.publish_id().map(String::from);
+        }
         o.previous_attempts = self.durable.previous_attempts.clone();
         vec![Action::Finish(Box::new(o))]
     }

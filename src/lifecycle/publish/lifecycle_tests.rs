@@ -534,6 +534,11 @@ fn rows() -> Vec<Row> {
             check: |_, a| {
                 assert_eq!(code(outcome(a)), "publish_timeout");
                 assert_eq!(outcome(a).transfer.as_deref(), Some("pull"));
+                assert_eq!(
+                    outcome(a).publish_id.as_deref(),
+                    Some("v_pub~1"),
+                    "named, to find the post"
+                );
             },
         },
         Row {
@@ -791,6 +796,11 @@ fn rows() -> Vec<Row> {
             check: |_, a| {
                 assert_eq!(code(outcome(a)), "publish_timeout");
                 assert_eq!(outcome(a).transfer.as_deref(), Some("upload"));
+                assert_eq!(
+                    outcome(a).publish_id.as_deref(),
+                    Some("v_pub~1"),
+                    "named, to find the post"
+                );
             },
         },
         Row {
