@@ -377,3 +377,45 @@ async fn a_pull_starting_after_the_publish_timeout_never_doubles() {
     );
     r.stop();
 }
+
+/// SIGTERM while the publisher waits out a 429 on the init (TikTok's rate limit wait is a
+/// minute): the service stops at once, well before the wait ends, without sending the init
+/// again; the next start publishes the item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_the_back_off_stops_without_another_init() {
+    let r = start("", |c| {
+        c.faults = vec![Fault::error(
+            SandboxEndpoint::ContentInit,
+            429,
+            "rate_limit_exceeded",
+            1,
+        )];
+    })
+    .await;
+    r.d.copy_sample("photo.jpg", "inbox/later.jpg");
+    let line = r.wait_line("nothing was created, trying again in", 60);
+    assert!(!line.contains("trying again in 0 s"), "{line}");
+    r.signal("TERM");
+    let Running { d, emu, mut p } = r;
+    // The wait is a minute; stopping takes a moment. 30 s tells the two apart.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = p.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 30 s after SIGTERM, during the back-off"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    let inits = emu.calls().init_calls().len();
+    assert_eq!(inits, 1, "no init after the stop");
+    drop(p);
+    let r = Running::spawn(d, emu, &[]);
+    let text = r.finished("later.jpg", 60);
+    assert!(text.contains("status: published"), "{text}");
+    assert_eq!(r.emu.calls().init_calls().len(), 2);
+    r.stop();
+}
