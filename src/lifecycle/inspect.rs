@@ -22,6 +22,16 @@ pub struct Inspection {
 /// Runs every offline rule on one item: pairing problems, sidecar, media structure and
 /// TikTok's file limits, field rules. Used by `check` and by the service before a claim.
 pub fn inspect(w: &WatchConfig, item: &ItemFiles) -> Inspection {
+    inspect_probed(w, item, &[])
+}
+
+/// [`inspect`], reusing what a content check just read of some media files (`probed`, each
+/// file with its info) instead of reading them again.
+pub fn inspect_probed(
+    w: &WatchConfig,
+    item: &ItemFiles,
+    probed: &[(std::path::PathBuf, media::MediaInfo)],
+) -> Inspection {
     let mut errors = item.problems.clone();
     let mut warnings = Vec::new();
     let loaded = match &item.sidecar {
@@ -39,7 +49,11 @@ pub fn inspect(w: &WatchConfig, item: &ItemFiles) -> Inspection {
     };
     let mut infos = Vec::new();
     for file in &item.media {
-        match media::probe(file) {
+        let known = probed
+            .iter()
+            .find(|(p, _)| p == file)
+            .map(|(_, i)| i.clone());
+        match known.map_or_else(|| media::probe(file), Ok) {
             Ok(info) => {
                 for v in media::check_limits(&info, &file_name(file)) {
                     errors.push(Diagnostic::file(file, v.message.clone()).with_help(v.fix.clone()));

@@ -536,6 +536,7 @@ fn queue_or_refuse(
     match inspection.spec {
         Some(spec) => {
             let media = work_media(&record, &spec);
+            let duration_ms = inspection.media.first().and_then(|i| i.duration_ms);
             enqueue(
                 shared,
                 queues,
@@ -543,6 +544,7 @@ fn queue_or_refuse(
                     record,
                     spec,
                     media,
+                    duration_ms,
                     ticket,
                 },
             );

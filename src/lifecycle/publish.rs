@@ -29,6 +29,8 @@ pub struct Job {
     pub board: Board,
     /// The media URL tokens of the current pull attempt, journaled with the publish_id.
     pub url_tokens: Vec<String>,
+    /// The video's duration as intake's look read it (the file is not probed again).
+    pub duration_ms: Option<u64>,
 }
 
 impl Job {
@@ -50,7 +52,14 @@ impl Job {
             journal,
             board,
             url_tokens,
+            duration_ms: None,
         }
+    }
+
+    /// The video's duration, as already read from the file.
+    pub fn with_duration_ms(mut self, duration_ms: Option<u64>) -> Self {
+        self.duration_ms = duration_ms;
+        self
     }
 
     /// Whether this job resumes a post TikTok already accepted (after a restart).

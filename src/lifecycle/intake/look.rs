@@ -51,7 +51,11 @@ pub(super) fn look(
         Readiness::Complete if w.sidecar == SidecarPolicy::Required && item.sidecar.is_none() => {
             Inspected::NeedsSidecar
         }
-        Readiness::Complete if inspect => Inspected::Done(Box::new(inspect::inspect(w, &item))),
+        Readiness::Complete if inspect => Inspected::Done(Box::new(inspect::inspect_probed(
+            w,
+            &item,
+            tracker.probed(),
+        ))),
         _ => Inspected::Skipped,
     };
     let newest_mtime = tracker.newest_mtime();

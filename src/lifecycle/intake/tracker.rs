@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use crate::content::media::{self, MediaError};
+use crate::content::media::{self, MediaError, MediaInfo};
 use crate::content::sidecar::rules::Kind;
 use crate::lifecycle::items::ItemFiles;
 
@@ -62,9 +62,17 @@ pub struct Tracker {
     /// Found by the first listing after start: files whose mtime is older than `settle` are
     /// quiet already (they were dropped while the service was down).
     trust_old_mtimes: bool,
+    /// What the content check of the last look that found the item complete read, per media
+    /// file: the offline rules reuse it rather than probing the files again.
+    probed: Vec<(PathBuf, MediaInfo)>,
 }
 
 impl Tracker {
+    /// The media the last complete look probed (each file with what it read).
+    pub fn probed(&self) -> &[(PathBuf, MediaInfo)] {
+        &self.probed
+    }
+
     pub fn new(settle: Duration, trust_old_mtimes: bool) -> Self {
         Self {
             settle,
@@ -76,6 +84,7 @@ impl Tracker {
             moved_in_pending: false,
             moved_in: None,
             trust_old_mtimes,
+            probed: Vec::new(),
         }
     }
 
@@ -199,8 +208,13 @@ impl Tracker {
             .map(|s| s.changed_at)
             .max()
             .unwrap_or(now);
+        self.probed.clear();
         for m in &item.media {
-            if let Err(MediaError::Incomplete { reason }) = media::probe(m) {
+            let probe = media::probe(m);
+            if let Ok(info) = &probe {
+                self.probed.push((m.clone(), info.clone()));
+            }
+            if let Err(MediaError::Incomplete { reason }) = probe {
                 let name = m
                     .file_name()
                     .map_or_else(String::new, |n| n.to_string_lossy().into_owned());

@@ -28,6 +28,8 @@ pub(super) struct Queued {
     pub(super) record: Record,
     pub(super) spec: crate::content::sidecar::rules::PostSpec,
     pub(super) media: Vec<PathBuf>,
+    /// The video's duration, read when intake (or the restart) looked at the files.
+    pub(super) duration_ms: Option<u64>,
     /// Holds the account (nothing more is claimed for it) until the worker takes the job.
     pub(super) ticket: Option<Ticket>,
 }
@@ -121,6 +123,7 @@ async fn worker(
             mut record,
             spec,
             media,
+            duration_ms,
             ticket,
         } = q;
         turns.states.publishing(&turns.account, &record.item);
@@ -152,7 +155,8 @@ async fn worker(
             media,
             shared.journal.clone(),
             shared.board.clone(),
-        );
+        )
+        .with_duration_ms(duration_ms);
         loop {
             let attempt = publisher.publish(&mut job).await;
             match attempt {

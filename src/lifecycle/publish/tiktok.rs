@@ -573,10 +573,14 @@ impl Publisher for Arc<TikTokPublisher> {
     }
 }
 
-/// The video's duration, probed off the async threads.
+/// The video's duration: as intake read it, or (a job built without it) probed off the
+/// async threads.
 async fn video_duration_ms(job: &Job) -> Option<u64> {
     if job.spec.kind != Kind::Video {
         return None;
+    }
+    if job.duration_ms.is_some() {
+        return job.duration_ms;
     }
     let path = job.media[0].clone();
     tokio::task::spawn_blocking(move || crate::content::media::probe(&path))
