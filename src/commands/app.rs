@@ -301,37 +301,91 @@ fn results_command(
         failed_only: failed,
         since,
     };
-    // With --since or --last only the end of the ledger is read; otherwise all of it.
-    let read = if since.is_some() || last.is_some() {
-        crate::lifecycle::ledger::newest(&state_dir, &filter, last)
-    } else {
-        crate::lifecycle::ledger::read(&state_dir)
-            .map(|(all, bad)| (crate::lifecycle::ledger::select(all, &filter), bad))
-    };
-    let (shown, unreadable) = match read {
+    // Everything (or every failure): streamed from the end. With --since or --last only the
+    // end of the ledger is read, kept and sorted.
+    if since.is_none() && last.is_none() {
+        return stream_results(&state_dir, &filter, json);
+    }
+    let (shown, unreadable) = match crate::lifecycle::ledger::newest(&state_dir, &filter, last) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!(
-                "tokdrop: cannot read {}: {e}",
-                crate::lifecycle::ledger::path(&state_dir).display()
-            );
-            return EXIT_FAILED;
-        }
+        Err(e) => return ledger_unreadable(&state_dir, &e),
     };
     let mut out = std::io::stdout().lock();
     let written = if json {
-        shown.iter().try_for_each(|r| {
-            serde_json::to_writer(&mut out, r)
-                .map_err(std::io::Error::other)
-                .and_then(|()| writeln!(out))
-        })
+        shown.iter().try_for_each(|r| json_line(&mut out, r))
     } else {
         crate::lifecycle::ledger::render_table(&shown, &mut out)
     };
+    note_unreadable(unreadable);
+    exit_after_writing(written)
+}
+
+/// `tokdrop results` without --since/--last: every result that passes `filter`, newest first,
+/// written as the ledger is read from its end, in constant memory whatever its size. The
+/// table's item column is sized from the first rows.
+fn stream_results(
+    state_dir: &std::path::Path,
+    filter: &crate::lifecycle::ledger::Filter,
+    json: bool,
+) -> u8 {
+    use crate::lifecycle::ledger::{self, Table};
+    const SAMPLE: usize = 1000;
+    let mut out = std::io::stdout().lock();
+    let mut sample = Vec::new();
+    let mut table: Option<Table> = None;
+    let mut written = Ok(());
+    let scanned = ledger::scan_newest(state_dir, filter, |r| {
+        let step = if json {
+            json_line(&mut out, &r)
+        } else if let Some(t) = &table {
+            t.row(&r, &mut out)
+        } else {
+            sample.push(r);
+            if sample.len() < SAMPLE {
+                return Ok(true);
+            }
+            Table::start(&sample, &mut out).and_then(|t| {
+                let rows = sample.drain(..).try_for_each(|r| t.row(&r, &mut out));
+                table = Some(t);
+                rows
+            })
+        };
+        // A write error (a closed pipe) ends the reading; it is reported below, not as the
+        // ledger's.
+        written = step;
+        Ok(written.is_ok())
+    });
+    let unreadable = match scanned {
+        Ok(n) => n,
+        Err(e) => return ledger_unreadable(state_dir, &e),
+    };
+    if written.is_ok() && !json && table.is_none() {
+        written = ledger::render_table(&sample, &mut out);
+    }
+    note_unreadable(unreadable);
+    exit_after_writing(written)
+}
+
+fn json_line(
+    out: &mut dyn Write,
+    r: &crate::lifecycle::outcome::ItemResult,
+) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, r).map_err(std::io::Error::other)?;
+    writeln!(out)
+}
+
+fn ledger_unreadable(state_dir: &std::path::Path, e: &std::io::Error) -> u8 {
+    eprintln!(
+        "tokdrop: cannot read {}: {e}",
+        crate::lifecycle::ledger::path(state_dir).display()
+    );
+    EXIT_FAILED
+}
+
+fn note_unreadable(unreadable: usize) {
     if unreadable > 0 {
         eprintln!("note: {unreadable} line(s) of the ledger could not be read and were skipped");
     }
-    exit_after_writing(written)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, u8> {

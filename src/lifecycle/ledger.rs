@@ -5,7 +5,7 @@
 //! across all of them.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::lifecycle::outcome::{ItemResult, Status};
@@ -129,31 +129,6 @@ fn recent_ids(p: &Path) -> io::Result<Vec<String>> {
         .collect())
 }
 
-/// Every readable line of every ledger file, oldest first. Lines that do not parse (a torn
-/// last line after a power cut) are skipped and counted.
-pub fn read(state_dir: &Path) -> io::Result<(Vec<ItemResult>, usize)> {
-    let mut out = Vec::new();
-    let mut bad = 0;
-    for p in files(state_dir)? {
-        let f = match File::open(&p) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        for line in BufReader::new(f).lines() {
-            let line = line?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            match serde_json::from_str(&line) {
-                Ok(r) => out.push(r),
-                Err(_) => bad += 1,
-            }
-        }
-    }
-    Ok((out, bad))
-}
-
 /// Which results `tokdrop results` shows.
 pub struct Filter {
     pub failed_only: bool,
@@ -174,8 +149,28 @@ pub fn newest(
     filter: &Filter,
     limit: Option<usize>,
 ) -> io::Result<(Vec<ItemResult>, usize)> {
-    let cutoff = filter.since.and_then(|s| s.checked_sub(SINCE_SLACK).ok());
     let mut out = Vec::new();
+    if limit == Some(0) {
+        return Ok((out, 0));
+    }
+    let bad = scan_newest(state_dir, filter, |r| {
+        out.push(r);
+        Ok(limit.is_none_or(|n| out.len() < n))
+    })?;
+    out.sort_by_key(|r| std::cmp::Reverse(r.finished_at));
+    Ok((out, bad))
+}
+
+/// Hands `visit` each result that passes `filter`, from the end of the ledger backwards (newest
+/// first, as the lines were appended), until it answers `false`, an error, or the results are
+/// older than `filter.since`. Holds one 64 KiB block at a time, whatever the ledger's size.
+/// Returns how many lines could not be read.
+pub fn scan_newest(
+    state_dir: &Path,
+    filter: &Filter,
+    mut visit: impl FnMut(ItemResult) -> io::Result<bool>,
+) -> io::Result<usize> {
+    let cutoff = filter.since.and_then(|s| s.checked_sub(SINCE_SLACK).ok());
     let mut bad = 0;
     for p in files(state_dir)?.into_iter().rev() {
         let f = match File::open(&p) {
@@ -183,32 +178,26 @@ pub fn newest(
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
-        if !newest_in(f, filter, cutoff, limit, &mut out, &mut bad)? {
+        if !scan_file(f, filter, cutoff, &mut visit, &mut bad)? {
             break;
         }
     }
-    out.sort_by_key(|r| std::cmp::Reverse(r.finished_at));
-    Ok((out, bad))
+    Ok(bad)
 }
 
-/// [`newest`] in one file, from its end; `false` when the limit or the cutoff was reached
-/// (older files need not be read).
-fn newest_in(
+/// [`scan_newest`] in one file, from its end; `false` when the visitor or the cutoff stopped
+/// it (older files need not be read).
+fn scan_file(
     mut f: File,
     filter: &Filter,
     cutoff: Option<jiff::Timestamp>,
-    limit: Option<usize>,
-    out: &mut Vec<ItemResult>,
+    visit: &mut impl FnMut(ItemResult) -> io::Result<bool>,
     bad: &mut usize,
 ) -> io::Result<bool> {
-    let full = |out: &Vec<ItemResult>| limit.is_some_and(|n| out.len() >= n);
     let mut end = f.metadata()?.len();
     // Bytes after the last line break seen so far, not yet a whole line.
     let mut carry: Vec<u8> = Vec::new();
     while end > 0 {
-        if full(out) {
-            return Ok(false);
-        }
         let start = end.saturating_sub(BLOCK);
         let mut block = vec![0u8; usize::try_from(end - start).unwrap_or(0)];
         f.seek(SeekFrom::Start(start))?;
@@ -235,27 +224,14 @@ fn newest_in(
             }
             if (!filter.failed_only || !r.status.is_success())
                 && filter.since.is_none_or(|s| r.finished_at >= s)
+                && !visit(r)?
             {
-                out.push(r);
-                if full(out) {
-                    return Ok(false);
-                }
+                return Ok(false);
             }
         }
         carry = first;
     }
-    Ok(!full(out))
-}
-
-/// Newest first, filtered.
-pub fn select(results: Vec<ItemResult>, filter: &Filter) -> Vec<ItemResult> {
-    let mut v: Vec<ItemResult> = results
-        .into_iter()
-        .filter(|r| !filter.failed_only || !r.status.is_success())
-        .filter(|r| filter.since.is_none_or(|s| r.finished_at >= s))
-        .collect();
-    v.sort_by_key(|r| std::cmp::Reverse(r.finished_at));
-    v
+    Ok(true)
 }
 
 /// The human table: time, item, status, then the post URL or the error code and hint.
@@ -263,19 +239,38 @@ pub fn render_table(results: &[ItemResult], out: &mut dyn Write) -> io::Result<(
     if results.is_empty() {
         return writeln!(out, "no results yet");
     }
-    use crate::support::diagnostic::printable;
-    let width = results
-        .iter()
-        .map(|r| printable(&r.item).chars().count())
-        .max()
-        .unwrap_or(4)
-        .clamp(4, 40);
-    writeln!(
-        out,
-        "{:<20}  {:<width$}  {:<13}  DETAILS",
-        "FINISHED (UTC)", "ITEM", "STATUS"
-    )?;
-    for r in results {
+    let table = Table::start(results, out)?;
+    results.iter().try_for_each(|r| table.row(r, out))
+}
+
+/// The human table written row by row (the ledger streamed, not held): the item column is as
+/// wide as the longest name of a sample of the first rows, 4 to 40 characters.
+pub struct Table {
+    width: usize,
+}
+
+impl Table {
+    /// Prints the header, sized for `sample`.
+    pub fn start(sample: &[ItemResult], out: &mut dyn Write) -> io::Result<Self> {
+        use crate::support::diagnostic::printable;
+        let width = sample
+            .iter()
+            .map(|r| printable(&r.item).chars().count())
+            .max()
+            .unwrap_or(4)
+            .clamp(4, 40);
+        writeln!(
+            out,
+            "{:<20}  {:<width$}  {:<13}  DETAILS",
+            "FINISHED (UTC)", "ITEM", "STATUS"
+        )?;
+        Ok(Self { width })
+    }
+
+    /// One result; a longer name is cut with an ellipsis.
+    pub fn row(&self, r: &ItemResult, out: &mut dyn Write) -> io::Result<()> {
+        use crate::support::diagnostic::printable;
+        let width = self.width;
         let when = r.finished_at.strftime("%Y-%m-%d %H:%M:%S").to_string();
         let detail = match (&r.error, &r.post_url, r.status) {
             (Some(e), _, _) => format!("{}: {}", e.code, e.hint),
@@ -311,6 +306,6 @@ pub fn render_table(results: &[ItemResult], out: &mut dyn Write) -> io::Result<(
             r.status.as_str(),
             printable(&detail)
         )?;
+        Ok(())
     }
-    Ok(())
 }

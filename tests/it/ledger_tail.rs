@@ -1,5 +1,6 @@
 //! `tokdrop status` and `tokdrop results --since/--last` read the ledger from its end (issue
-//! 16): the same answers as reading it all, across block boundaries, with a torn last line.
+//! 16): the same answers as reading it all, across block boundaries, with a torn last line;
+//! without them it streams everything from the end.
 
 use crate::harness::Dir;
 
@@ -71,6 +72,26 @@ fn status_and_results_read_the_newest_lines_from_the_end() {
         "{}",
         everything.stderr
     );
+
+    // Without --since/--last, streamed from the end: newest first, every failure, and the
+    // table (its first 1000 rows size the column) with one header.
+    let failures = d.run(&["results", "--failed", "--json"]);
+    let ids: Vec<String> = failures
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["id"].to_string())
+        .collect();
+    assert_eq!(ids.len(), 667, "{}", failures.stderr);
+    assert_eq!(ids.first().map(String::as_str), Some("\"id-1998\""));
+    assert_eq!(ids.last().map(String::as_str), Some("\"id-0\""));
+    let table = d.run(&["results"]);
+    let rows: Vec<&str> = table.stdout.lines().collect();
+    assert_eq!(rows.len(), total as usize + 1, "{}", table.stderr);
+    assert!(rows[0].starts_with("FINISHED (UTC)"), "{}", rows[0]);
+    assert!(rows[1].contains("item1999.mp4") && rows[2000].contains("item0.mp4"));
+    assert_eq!(rows.iter().filter(|r| r.starts_with("FINISHED")).count(), 1);
+    let none = d.run(&["results", "--last", "0", "--json"]);
+    assert_eq!(none.stdout, "", "{}", none.all());
 
     let status = d.run(&["status"]);
     assert!(status.stdout.contains("item1999.mp4"), "{}", status.all());
