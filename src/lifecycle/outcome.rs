@@ -115,8 +115,14 @@ pub struct ItemResult {
     pub id: String,
 }
 
-/// Now, to the second: result files and the ledger show times people read.
+/// Now, to the second (cut, never rounded up, so a time shown never comes after what it
+/// precedes, such as TikTok's first fetch): result files and the ledger show times people read.
 pub fn now() -> jiff::Timestamp {
     let t = jiff::Timestamp::now();
-    t.round(jiff::Unit::Second).unwrap_or(t)
+    t.round(
+        jiff::TimestampRound::new()
+            .smallest(jiff::Unit::Second)
+            .mode(jiff::RoundMode::Trunc),
+    )
+    .unwrap_or(t)
 }

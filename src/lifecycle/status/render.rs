@@ -78,8 +78,10 @@ pub fn render(
     out: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
     let now = jiff::Timestamp::now();
+    // Whole seconds: "started 2s ago", not "2s523ms ago".
     let ago = |t: jiff::Timestamp| {
-        crate::support::duration::format(now.duration_since(t).unsigned_abs()) + " ago"
+        let secs = now.duration_since(t).unsigned_abs().as_secs();
+        crate::support::duration::format(std::time::Duration::from_secs(secs)) + " ago"
     };
     match snap {
         Some(s) if is_running(s) => {
