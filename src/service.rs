@@ -518,7 +518,7 @@ mod tests {
             id: "x".into(),
             item: "clip.mp4".into(),
             account: "default".into(),
-            stage: "processing (polled 4×)".into(),
+            stage: crate::lifecycle::status::Step::Processing { polls: 4 },
             publish_id: None,
             bytes_fetched: None,
             bytes_total: None,

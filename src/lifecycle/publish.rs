@@ -151,9 +151,8 @@ impl Job {
         self.record.previous_attempts.push(attempt);
     }
 
-    /// Updates the stage shown by `tokdrop status`.
-    pub fn show_stage(&self, stage: impl Into<String>) {
-        let stage = stage.into();
+    /// Updates the step shown by `tokdrop status`.
+    pub fn show_stage(&self, stage: crate::lifecycle::status::Step) {
         self.board
             .update_flight(&self.record.account, |f| f.stage = stage);
     }

@@ -17,10 +17,13 @@ use crate::support::fsops;
 
 mod reason;
 mod render;
+mod step;
 
 use reason::reason_or_text;
 pub use reason::{CANNOT_FINISH, CANNOT_TAKE, Reason};
 pub use render::render;
+pub use step::Step;
+use step::step_or_text;
 
 /// Why an item has not been taken yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,8 +49,9 @@ pub struct InFlight {
     pub id: String,
     pub item: String,
     pub account: String,
-    /// "claimed", "creator_info", "init", "processing (polled 4×)", …
-    pub stage: String,
+    /// Where its worker is with it.
+    #[serde(deserialize_with = "step_or_text")]
+    pub stage: Step,
     pub publish_id: Option<String>,
     pub bytes_fetched: Option<u64>,
     pub bytes_total: Option<u64>,
@@ -108,6 +112,7 @@ impl Beat {
 pub struct Stall {
     pub account: String,
     pub item: String,
+    /// Its step, as people read it (empty if the worker holds no item).
     pub stage: String,
     pub silent: Duration,
 }
@@ -234,7 +239,7 @@ impl Board {
                     Stall {
                         account: account.clone(),
                         item: f.map(|f| f.item.clone()).unwrap_or_default(),
-                        stage: f.map(|f| f.stage.clone()).unwrap_or_default(),
+                        stage: f.map(|f| f.stage.to_string()).unwrap_or_default(),
                         silent: now.saturating_duration_since(b.last),
                     }
                 })

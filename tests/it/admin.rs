@@ -221,6 +221,18 @@ async fn healthz_turns_503_while_a_worker_is_stuck_and_back() {
             && body.contains("item held.jpg"),
         "{body}"
     );
+    // The step is typed in status.json (what `status` and `STATUS=` render): held right after
+    // its worker took it, nothing asked of TikTok yet.
+    assert!(body.contains("stage claimed"), "{body}");
+    let snap: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(r.d.path("state/status.json")).expect("status.json"),
+    )
+    .expect("json");
+    assert_eq!(
+        snap["in_flight"][0]["stage"],
+        serde_json::json!({"step": "claimed"}),
+        "{snap}"
+    );
 
     let path = hold.path().to_path_buf();
     drop(hold); // removes the file: the worker goes on

@@ -136,7 +136,7 @@ async fn worker(
             id: record.id.clone(),
             item: record.item.clone(),
             account: record.account.clone(),
-            stage: record.stage.name().to_string(),
+            stage: start_step(&record.stage),
             publish_id: None,
             bytes_fetched: None,
             bytes_total: Some(
@@ -294,4 +294,16 @@ fn result_of(job: &Job, o: PublishOutcome) -> ItemResult {
     r.fetched = o.fetched;
     r.error = o.error;
     r
+}
+
+/// What `status` shows for an item its worker just took, by where its journal is.
+fn start_step(stage: &crate::lifecycle::journal::Stage) -> crate::lifecycle::status::Step {
+    use crate::lifecycle::journal::Stage;
+    use crate::lifecycle::status::Step;
+    match stage {
+        Stage::Claiming | Stage::Claimed => Step::Claimed,
+        Stage::InitIntent { .. } => Step::Init,
+        Stage::Published { .. } => Step::Resuming,
+        Stage::Terminal { .. } | Stage::Finishing { .. } => Step::Finishing,
+    }
 }

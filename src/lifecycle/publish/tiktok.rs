@@ -21,6 +21,7 @@ use crate::content::sidecar::Mode;
 use crate::content::sidecar::rules::Kind;
 use crate::lifecycle::outcome::{ErrorStage, Fetched, Status};
 use crate::lifecycle::post::{self, Source};
+use crate::lifecycle::status::Step;
 use crate::serve::{ItemId, Registry, ServedFile};
 use crate::support::backoff::Backoff;
 use crate::tiktok::api::InitKind;
@@ -145,10 +146,9 @@ impl TikTokPublisher {
         match refused {
             Some(code) => {
                 tracing::warn!(item = %job.record.item, "TikTok did not take the publish request for now ({code}); nothing was created, trying again in {} s", wait.as_secs());
-                job.show_stage(format!(
-                    "waiting to send the publish request again ({} s)",
-                    wait.as_secs()
-                ));
+                job.show_stage(Step::BackingOff {
+                    secs: wait.as_secs(),
+                });
             }
             None => {
                 tracing::warn!(item = %job.record.item, "TikTok is not reachable for now; trying again in {} s", wait.as_secs());
@@ -174,7 +174,7 @@ impl TikTokPublisher {
                 check_draft(&job.spec, duration_ms).map(|()| String::new()),
             );
         }
-        job.show_stage("creator_info");
+        job.show_stage(Step::CreatorInfo);
         let answer = self
             .tokens
             .with_token(&job.record.account, |t| async move {
@@ -203,7 +203,7 @@ impl TikTokPublisher {
         }
         let kind = self.init_request(job, life.transfer(), run).1;
         if let Ok(token) = self.tokens.access_token(&job.record.account).await {
-            job.show_stage("waiting for TikTok's rate limit");
+            job.show_stage(Step::RateLimit);
             tokio::select! {
                 () = self.cancel.cancelled() => return Event::Stop,
                 () = self.tokens.client().wait_for_init_slot(&token, kind) => {}
@@ -233,7 +233,7 @@ impl TikTokPublisher {
     /// Sends the init, once (its intent is journaled).
     async fn init(&self, job: &mut Job, transfer: &'static str, run: &mut Run) -> Event {
         let (request, kind) = self.init_request(job, transfer, run);
-        job.show_stage("init");
+        job.show_stage(Step::Init);
         let body = &request.body;
         let r = self
             .tokens
@@ -289,9 +289,9 @@ impl TikTokPublisher {
         };
         if resume {
             tracing::info!(item = %job.record.item, "making sure TikTok has the whole upload");
-            job.show_stage("uploading (resumed)");
+            job.show_stage(Step::Uploading { resumed: true });
         } else {
-            job.show_stage("uploading");
+            job.show_stage(Step::Uploading { resumed: false });
         }
         job.board.quiet_for(&job.record.account, QUIET_MARGIN);
         let progress = upload_progress(job);
@@ -366,7 +366,7 @@ impl TikTokPublisher {
         let answer = match answer {
             Ok(status) => {
                 job.board.update_flight(&job.record.account, |f| {
-                    f.stage = format!("processing (polled {}×)", polls);
+                    f.stage = Step::Processing { polls };
                     f.publish_id = Some(publish_id.to_string());
                     // Distinct bytes count a response once it ends; bytes sent show a
                     // download still running (capped: a repeat must not pass the size).
@@ -398,7 +398,7 @@ impl TikTokPublisher {
     /// the attempt dead; otherwise it is followed until TikTok says it FAILED.
     async fn cancel_pull(&self, job: &Job, publish_id: &str) -> Event {
         tracing::warn!(item = %job.record.item, %publish_id, "TikTok has not fetched the media {} after the init; revoking its links and cancelling the publish before any other attempt", crate::support::duration::format(self.pull_start_timeout));
-        job.show_stage("cancelling a pull TikTok never started");
+        job.show_stage(Step::Cancelling);
         let answer = self
             .tokens
             .with_token(&job.record.account, |t| async move {

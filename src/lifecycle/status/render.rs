@@ -117,7 +117,7 @@ pub fn render(
                 "publishing ({}): {} — {}{progress}, started {}",
                 f.account,
                 printable(&f.item),
-                printable(&f.stage),
+                printable(&f.stage.to_string()),
                 ago(f.started_at)
             )?;
             if let (true, Some(a), Some(b)) = (bars, f.bytes_fetched, f.bytes_total)
