@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Listen, SecretSource, Tls};
 use crate::lifecycle::journal::Journal;
-use crate::lifecycle::notifications::{Backoff, Delivery, Notifications, Outbox};
+use crate::lifecycle::notifications::{Delivery, Notifications, Outbox, backoff_from_env};
 use crate::lifecycle::pipeline::{self, Shared};
 use crate::lifecycle::publish::tiktok::TikTokPublisher;
 use crate::lifecycle::status::Board;
@@ -301,7 +301,7 @@ fn start_notifications(
     let delivery = Delivery {
         outbox: Outbox::new(&config.state_dir),
         http,
-        backoff: Backoff::from_env(),
+        backoff: backoff_from_env(),
         still_finishing: Box::new(move |id| matches!(journal.read(id), Ok(Some(_)))),
     };
     Ok((handle, tokio::spawn(delivery.run(wake, cancel.clone()))))

@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Hooks;
 use crate::lifecycle::outcome::ItemResult;
+use crate::support::backoff::Backoff;
 pub use outbox::{Entry, EventKind, Outbox, OutboxError, Target};
 
 /// Failed attempts after which an `on_result` command is given up (about 2½ minutes of
@@ -36,32 +37,19 @@ pub const WEBHOOK_ATTEMPTS: u32 = 12;
 /// Deliveries running at once.
 const PARALLEL: usize = 4;
 
-/// The back-off: `first`, doubling, at most 60 × `first` (10 s … 10 min by default).
-/// `TOKDROP_NOTIFY_RETRY_MS` sets `first` (tests).
-#[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    pub first: Duration,
-}
-
-impl Backoff {
-    pub fn from_env() -> Self {
-        let ms = std::env::var("TOKDROP_NOTIFY_RETRY_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(10_000);
-        Self {
-            first: Duration::from_millis(ms),
-        }
-    }
-
-    pub fn max(self) -> Duration {
-        self.first * 60
-    }
-
-    /// The wait after the `failed`-th failed attempt (1-based).
-    pub fn delay(self, failed: u32) -> Duration {
-        let factor = 1u32 << failed.saturating_sub(1).min(16);
-        (self.first * factor).min(self.max())
+/// The notifications' back-off ([`Backoff::NOTIFY`]: 10 s, doubling, at most 10 min);
+/// `TOKDROP_NOTIFY_RETRY_MS` sets its first step, the cap staying 60 times it (tests).
+pub fn backoff_from_env() -> Backoff {
+    match std::env::var("TOKDROP_NOTIFY_RETRY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        Some(ms) => Backoff {
+            initial: Duration::from_millis(ms),
+            max: Duration::from_millis(ms) * 60,
+            ..Backoff::NOTIFY
+        },
+        None => Backoff::NOTIFY,
     }
 }
 
@@ -416,9 +404,7 @@ async fn deliver(ctx: Arc<Ctx>, name: String) -> String {
                             finish(&ctx, &name);
                             return;
                         }
-                        let wait = after
-                            .unwrap_or_else(|| ctx.backoff.delay(entry.attempts))
-                            .min(ctx.backoff.max());
+                        let wait = ctx.backoff.delay(entry.attempts, after);
                         tracing::warn!(
                             attempts = entry.attempts,
                             "notification failed: {reason}; trying again in {}",
@@ -503,12 +489,11 @@ mod tests {
     /// budgets end around 2½ minutes (command) and an hour (webhook) at the default pace.
     #[test]
     fn backoff_schedule() {
-        let b = Backoff {
-            first: Duration::from_secs(10),
-        };
-        let delays: Vec<u64> = (1..=8).map(|n| b.delay(n).as_secs()).collect();
+        let b = Backoff::NOTIFY;
+        let delays: Vec<u64> = (1..=8).map(|n| b.delay(n, None).as_secs()).collect();
         assert_eq!(delays, [10, 20, 40, 80, 160, 320, 600, 600]);
-        let total = |attempts: u32| -> u64 { (1..attempts).map(|n| b.delay(n).as_secs()).sum() };
+        let total =
+            |attempts: u32| -> u64 { (1..attempts).map(|n| b.delay(n, None).as_secs()).sum() };
         assert_eq!(total(COMMAND_ATTEMPTS), 150);
         assert!(
             (3000..=4000).contains(&total(WEBHOOK_ATTEMPTS)),

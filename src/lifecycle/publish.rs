@@ -5,6 +5,7 @@
 //! per account.
 
 pub mod cadence;
+pub mod events;
 pub mod lifecycle;
 pub mod machine;
 pub mod tiktok;

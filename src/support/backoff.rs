@@ -1,6 +1,7 @@
 //! The one back-off policy of tokdrop's retries: the TikTok client's own tries
 //! (`tiktok::budget::RetryPolicy`), chunk PUTs, the publisher's retries of creator_info and of
-//! inits TikTok refused without creating anything, a claim or a finish that failed. Exponential from `initial` by `factor`,
+//! inits TikTok refused without creating anything, a claim or a finish that failed, a
+//! notification that could not be delivered. Exponential from `initial` by `factor`,
 //! capped at `max`; a `Retry-After` TikTok sent is honoured (within `max`). Pure: the caller
 //! sleeps, cancellably.
 
@@ -31,6 +32,14 @@ impl Backoff {
         initial: Duration::from_secs(2),
         factor: 2.0,
         max: Duration::from_secs(300),
+    };
+
+    /// Notifications (an `on_result` command, a webhook delivery): 10 s, 20 s, … up to 10
+    /// minutes.
+    pub const NOTIFY: Backoff = Backoff {
+        initial: Duration::from_secs(10),
+        factor: 2.0,
+        max: Duration::from_secs(600),
     };
 
     /// The wait after `failures` failed tries (1 = the first failed): TikTok's `retry_after`

@@ -4,8 +4,9 @@
 
 use super::*;
 use crate::lifecycle::outcome::PreviousAttempt;
+use crate::support::backoff::Backoff;
 use crate::tiktok::error::{AccountPause, Endpoint};
-use crate::tiktok::wire::PublishState;
+use crate::tiktok::wire::{PublishState, PublishStatus};
 
 const MIN: u64 = 60;
 
